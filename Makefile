@@ -1,0 +1,34 @@
+# Two commands do all set-up on a fresh machine: `make repro` and `make test`.
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# Stage commands call `python`; make them find the project's virtual environment.
+export PATH := $(BIN):$(PATH)
+export GX_ANALYTICS_ENABLED := False
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: repro test install bench clean
+
+install: $(VENV)/.installed
+
+# constraints.txt pins torch to the CPU wheel; an unpinned torch pulls GBs of CUDA.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+repro: install
+	dvc repro
+
+test: install
+	pytest
+
+bench: install
+	python benchmarks/bench_scrape.py
+	python benchmarks/bench_curation.py
+	python benchmarks/bench_train.py
+	python benchmarks/bench_eval.py
+
+clean:
+	rm -rf $(VENV) data models reports/*/ .dvc/cache .dvc/tmp

@@ -1,0 +1,1 @@
+"""Curation stages: extract, generate, validate, split, report, and the pattern rules."""

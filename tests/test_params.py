@@ -1,0 +1,72 @@
+"""Params are checked once at start; a bad one names its key and what is allowed."""
+import copy
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from wpqa.params import ParamsError, load_params, parse_params
+
+RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def with_change(path, value):
+    raw = copy.deepcopy(RAW)
+    node = raw
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return raw
+
+
+def test_shipped_params_load():
+    params = load_params(ROOT / "params.yaml")
+    assert params.lr == pytest.approx(4e-3)
+    assert params.generate.backend == "rules"
+
+
+def test_float_from_yaml_string():
+    # YAML 1.1 loads 2e-4 as a string: it must still become a float.
+    assert yaml.safe_load("lr: 2e-4")["lr"] == "2e-4"
+    assert parse_params(with_change("lr", "2e-4")).lr == pytest.approx(2e-4)
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("lr", -1e-4, "lr: got -0.0001; allowed: a number > 0"),
+    ("lr", "fast", "lr: expected a number"),
+    ("split.test_size", 1.5, "split.test_size: got 1.5; allowed: a whole count >= 1"),
+    ("split.test_size", 0, "split.test_size"),
+    ("generate.backend", "gpt", "generate.backend: got 'gpt'; allowed: rules"),
+    ("scrape.profile", "web", "scrape.profile: got 'web'; allowed: sample, live"),
+    ("pattern.max_items", 1, "pattern.max_items"),
+    ("train.epochs", 2.5, "train.epochs: expected a whole number"),
+])
+def test_bad_values_name_key_and_allowed(path, value, message):
+    with pytest.raises(ParamsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_params(with_change(path, value))
+
+
+def test_unknown_key_lists_allowed_keys():
+    raw = with_change("train.epoch", 3)
+    with pytest.raises(ParamsError, match=r"train.epoch: unknown key; allowed in train: .*epochs"):
+        parse_params(raw)
+    with pytest.raises(ParamsError, match=r"learning_rate: unknown key"):
+        parse_params({**RAW, "learning_rate": 1})
+
+
+def test_missing_key_is_named():
+    raw = copy.deepcopy(RAW)
+    del raw["split"]["test_size"]
+    with pytest.raises(ParamsError, match="split.test_size: missing"):
+        parse_params(raw)
+
+
+def test_test_size_count_or_fraction():
+    assert parse_params(with_change("split.test_size", 30)).split.test_count(500) == 30
+    assert parse_params(with_change("split.test_size", 0.06)).split.test_count(500) == 30
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")

@@ -1,0 +1,1 @@
+"""wpqa: WordPress documentation to a list-format Q&A dataset, QLoRA, and pattern evaluation."""

@@ -1,0 +1,82 @@
+"""The `wpqa` command line.
+
+`wpqa check FILE.jsonl` checks rows with `question`, `answer` and an optional `kind`
+against the list-format pattern: one JSON line per row with its failed rule ids, then a
+summary line. Exit status 1 when any row fails, 2 when the input cannot be read.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from wpqa.params import ParamsError, PatternParams, load_params
+
+DEFAULT_PARAMS = "params.yaml"
+
+
+def pattern_bounds(params_path: str | None) -> PatternParams:
+    """Bounds from params.yaml; the project defaults when none is given or found."""
+    if params_path is None:
+        if not Path(DEFAULT_PARAMS).exists():
+            from curation.pattern import DEFAULT_BOUNDS
+            return DEFAULT_BOUNDS
+        params_path = DEFAULT_PARAMS
+    return load_params(params_path).pattern
+
+
+def check_file(path: str, bounds: PatternParams, out=sys.stdout) -> int:
+    from curation.pattern import check_answer, conformance_rates
+
+    failures_per_row = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        print(f"wpqa check: cannot read {path}: {err}", file=sys.stderr)
+        return 2
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            print(f"wpqa check: {path}:{lineno}: not a JSON line ({err.msg})", file=sys.stderr)
+            return 2
+        if not isinstance(row, dict) or not isinstance(row.get("answer"), str) \
+                or not isinstance(row.get("question"), str):
+            print(f"wpqa check: {path}:{lineno}: a row needs string fields 'question' and 'answer'",
+                  file=sys.stderr)
+            return 2
+        kind = row.get("kind")
+        failures = check_answer(row["answer"], kind, bounds)
+        failures_per_row.append(failures)
+        print(json.dumps({"line": lineno, "id": row.get("id"), "question": row["question"],
+                          "conforms": not failures, "failed_rules": [f.rule for f in failures],
+                          "reasons": [f.reason for f in failures]}, ensure_ascii=False), file=out)
+    rates = conformance_rates(failures_per_row)
+    failing = sum(1 for f in failures_per_row if f)
+    print(json.dumps({"summary": True, "rows": len(failures_per_row), "failing": failing,
+                      **{k: round(v, 4) for k, v in rates.items()}}), file=out)
+    return 1 if failing else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wpqa", description="wpqa: WordPress docs to list-format Q&A")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="check Q&A rows against the list-format pattern")
+    check.add_argument("file", help="JSON lines with question, answer and optional kind")
+    check.add_argument("--params", default=None, help="params.yaml with the pattern bounds")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        try:
+            bounds = pattern_bounds(args.params)
+        except ParamsError as err:
+            print(f"wpqa check: {err}", file=sys.stderr)
+            return 2
+        return check_file(args.file, bounds)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Typed, frozen parameters, loaded once and checked at start.
+
+`load_params()` turns params.yaml into one `Params` object. An unknown key, a missing
+key or a bad value raises `ParamsError` naming the key and what is allowed, so a typo
+fails before any work starts. Floats go through `float()` because YAML 1.1 readers load
+`2e-4` as a string.
+"""
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import MISSING, dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """A params.yaml problem a user can fix: the message names the key."""
+
+
+@dataclass(frozen=True)
+class ScrapeParams:
+    profile: str
+    max_pages: int
+    user_agent: str
+    download_delay: float
+    plugin_slugs: tuple[str, ...]
+
+    def __post_init__(self):
+        _one_of("scrape.profile", self.profile, ("sample", "live"))
+        _at_least("scrape.max_pages", self.max_pages, 1)
+        _at_least("scrape.download_delay", self.download_delay, 0.0)
+        if not self.user_agent.strip():
+            raise ParamsError("scrape.user_agent: must identify the crawler, got an empty string")
+
+
+@dataclass(frozen=True)
+class ExtractParams:
+    min_section_words: int
+
+    def __post_init__(self):
+        _at_least("extract.min_section_words", self.min_section_words, 0)
+
+
+@dataclass(frozen=True)
+class PatternParams:
+    min_items: int
+    max_items: int
+    min_item_words: int
+    max_item_words: int
+    max_intro_words: int
+
+    def __post_init__(self):
+        _at_least("pattern.min_items", self.min_items, 1)
+        _at_least("pattern.max_items", self.max_items, self.min_items)
+        _at_least("pattern.min_item_words", self.min_item_words, 1)
+        _at_least("pattern.max_item_words", self.max_item_words, self.min_item_words)
+        _at_least("pattern.max_intro_words", self.max_intro_words, 3)
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    backend: str
+
+    def __post_init__(self):
+        _one_of("generate.backend", self.backend, ("rules",))
+
+
+@dataclass(frozen=True)
+class ValidateParams:
+    min_accepted: int
+
+    def __post_init__(self):
+        _at_least("validate.min_accepted", self.min_accepted, 1)
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    test_size: float  # a count when >= 1 and whole, else a fraction
+
+    def __post_init__(self):
+        size = self.test_size
+        if size <= 0 or (size >= 1 and size != int(size)):
+            raise ParamsError(
+                f"split.test_size: got {size}; allowed: a whole count >= 1 (e.g. 30) "
+                "or a fraction 0 < f < 1 (e.g. 0.06)")
+
+    def test_count(self, n_items: int) -> int:
+        """How many items the test split should hold for `n_items` items."""
+        if self.test_size >= 1:
+            return int(self.test_size)
+        return max(1, round(self.test_size * n_items))
+
+
+@dataclass(frozen=True)
+class BaseParams:
+    model: str
+    revision: str
+    vocab_size: int
+    hidden_size: int
+    layers: int
+    heads: int
+    intermediate_size: int
+    context_length: int
+    steps: int
+    batch_size: int
+    lr: float
+
+    def __post_init__(self):
+        if not self.model.strip():
+            raise ParamsError("base.model: allowed: 'tiny', a hub id (org/name) or a local path")
+        for key in ("vocab_size", "hidden_size", "layers", "heads", "intermediate_size",
+                    "context_length", "steps", "batch_size"):
+            _at_least(f"base.{key}", getattr(self, key), 1)
+        _positive("base.lr", self.lr)
+        if self.hidden_size % self.heads:
+            raise ParamsError(f"base.hidden_size: {self.hidden_size} must be a multiple of "
+                              f"base.heads ({self.heads})")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    epochs: int
+    batch_size: int
+    max_length: int
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    target_modules: str
+    warmup_ratio: float
+
+    def __post_init__(self):
+        for key in ("epochs", "batch_size", "max_length", "lora_r", "lora_alpha"):
+            _at_least(f"train.{key}", getattr(self, key), 1)
+        _fraction("train.lora_dropout", self.lora_dropout)
+        _fraction("train.warmup_ratio", self.warmup_ratio)
+        if not self.target_modules.strip():
+            raise ParamsError("train.target_modules: allowed: auto, all-linear, "
+                              "or comma-separated module names")
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    max_new_tokens: int
+    limit: int
+
+    def __post_init__(self):
+        _at_least("eval.max_new_tokens", self.max_new_tokens, 1)
+        _at_least("eval.limit", self.limit, 0)
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    sample_items: int
+
+    def __post_init__(self):
+        _at_least("report.sample_items", self.sample_items, 0)
+
+
+@dataclass(frozen=True)
+class Params:
+    lr: float
+    seed: int
+    scrape: ScrapeParams
+    extract: ExtractParams
+    pattern: PatternParams
+    generate: GenerateParams
+    validate: ValidateParams
+    split: SplitParams
+    base: BaseParams
+    train: TrainParams
+    eval: EvalParams
+    report: ReportParams
+
+    def __post_init__(self):
+        _positive("lr", self.lr)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and check params.yaml; raise ParamsError naming the first bad key."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found; run from the project root or pass --params") from None
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    return parse_params(raw)
+
+
+def parse_params(raw: Any) -> Params:
+    return _build(Params, raw, prefix="")
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "params.yaml"
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{where}: expected a mapping of keys, got {type(raw).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ParamsError(f"{prefix}{key}: unknown key; allowed in {where}: "
+                              f"{', '.join(sorted(known))}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, f in known.items():
+        if name not in raw:
+            if f.default is not MISSING:
+                continue
+            raise ParamsError(f"{prefix}{name}: missing; add it to params.yaml")
+        values[name] = _convert(hints[name], raw[name], f"{prefix}{name}")
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    if is_dataclass(hint):
+        return _build(hint, value, prefix=key + ".")
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ParamsError(f"{key}: expected a list, got {value!r}")
+        return tuple(_convert(typing.get_args(hint)[0], v, key) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ParamsError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamsError(f"{key}: expected a whole number, got {value!r}")
+        return value
+    if hint is float:
+        try:
+            return float(value)  # YAML 1.1 loads 2e-4 as a string
+        except (TypeError, ValueError):
+            raise ParamsError(f"{key}: expected a number, got {value!r}") from None
+    if hint is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ParamsError(f"{key}: expected text, got {value!r}")
+        return str(value)
+    return value
+
+
+def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ParamsError(f"{key}: got {value!r}; allowed: {', '.join(allowed)}")
+
+
+def _at_least(key: str, value: float, low: float) -> None:
+    if value < low:
+        raise ParamsError(f"{key}: got {value}; allowed: a number >= {low}")
+
+
+def _positive(key: str, value: float) -> None:
+    if not value > 0:
+        raise ParamsError(f"{key}: got {value}; allowed: a number > 0 (e.g. 2e-4)")
+
+
+def _fraction(key: str, value: float) -> None:
+    if not 0 <= value < 1:
+        raise ParamsError(f"{key}: got {value}; allowed: 0 <= value < 1")

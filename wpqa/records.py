@@ -1,0 +1,101 @@
+"""One schema per record kind, used by every stage.
+
+Rows travel between stages as JSON lines; these dataclasses say which fields a row of
+each kind has, and `to_row`/`from_row` convert with a clear error on a missing field.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def content_hash(*parts: str) -> str:
+    """Short stable hash of text parts (provenance and ids)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:16]
+
+
+@dataclass(frozen=True)
+class Page:
+    """A fetched document: an HTML page or a plugin-directory API reply."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: str
+    source: str  # the sources-config entry that found it, e.g. "documentation"
+    kind: str  # "html" | "plugin_api"
+
+
+@dataclass(frozen=True)
+class Section:
+    """One heading's worth of a page, with its structure kept."""
+
+    section_id: str
+    url: str
+    source: str
+    page_title: str
+    heading_path: list[str]
+    heading: str
+    paragraphs: list[str]
+    ordered_lists: list[list[str]]
+    unordered_lists: list[list[str]]
+    notes: list[str]
+    has_code: bool
+    troubleshooting: bool  # the page or section is about problems, not tasks
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class QAPair:
+    """A list-format question and answer with its provenance."""
+
+    id: str
+    question: str
+    answer: str
+    kind: str  # "steps" | "solutions"
+    source_url: str
+    source: str
+    section_id: str
+    heading_path: list[str]
+    content_hash: str
+    generator: str
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """Something a stage dropped, with a short snake_case reason that gets counted."""
+
+    stage: str
+    ref: str  # url, section_id or QA id of what was dropped
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    id: str
+    model: str  # "base" | "tuned"
+    question: str
+    kind: str
+    reference: str
+    answer: str
+    conforms: bool
+    failed_rules: list[str] = field(default_factory=list)
+
+
+def to_row(record: Any) -> dict[str, Any]:
+    return asdict(record)
+
+
+def from_row(cls: type[T], row: dict[str, Any]) -> T:
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    required = [f.name for f in fields(cls)  # type: ignore[arg-type]
+                if f.default is MISSING and f.default_factory is MISSING]
+    missing = [n for n in required if n not in row]
+    if missing:
+        raise ValueError(f"{cls.__name__} row lacks {', '.join(missing)}: {str(row)[:200]}")
+    return cls(**{n: row[n] for n in names if n in row})
