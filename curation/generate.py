@@ -39,7 +39,12 @@ unpublish update upgrade upload use validate verify view write
 ask erase refresh keep prevent recover reactivate rebuild regenerate reduce require resave
 secure harden speed lower raise contact get go let hold stage compress store protect follow
 roll schedule add-on bump customize enforce exclude include insert invalidate join
+rearrange reply crop group password-protect transform detach drag align reuse style format
+wrap trash unapprove nest highlight indent color colour center
 """.split())
+# Section headings that name a procedure by a noun: "Installation" installs the page's subject.
+NOUN_TASKS = {"installation": "install {subject}", "uninstallation": "uninstall {subject}",
+              "setup": "set up {subject}", "configuration": "configure {subject}"}
 _HOW_TO = re.compile(r"^how (?:to|do i|do you|can i)\s+(.+?)\??$", re.IGNORECASE)
 _QUESTION_STEPS = re.compile(r"^(how (do|can|should) (i|you)|how to)\b", re.IGNORECASE)
 _PRONOUNS_TO_ASKER = {"your": "my", "you": "I", "yours": "mine", "yourself": "myself"}
@@ -65,9 +70,15 @@ def _lower_first(text: str) -> str:
     return f"{first} {rest}".strip()
 
 
-def task_from_heading(heading: str) -> str | None:
-    """The task a procedure heading names ("install a plugin"), or None if it names none."""
+def task_from_heading(heading: str, subject: str = "") -> str | None:
+    """The task a procedure heading names ("install a plugin"), or None if it names none.
+
+    `subject` is what the page is about (a plugin's name), for noun headings such as
+    "Installation".
+    """
     heading = _TRAILING_PUNCT.sub("", heading.strip())
+    if subject and heading.lower() in NOUN_TASKS:
+        return NOUN_TASKS[heading.lower()].format(subject=subject)
     match = _HOW_TO.match(heading)
     if match:
         return swap_pronouns(match.group(1), _PRONOUNS_TO_READER)
@@ -120,7 +131,7 @@ def generate_from_section(section: Section) -> tuple[list[QAPair], list[Rejected
     lists = section.ordered_lists
     is_question = heading.strip().endswith("?")
     asks_how = bool(_QUESTION_STEPS.match(heading.strip()))
-    task = task_from_heading(heading)
+    task = task_from_heading(heading, subject=section.heading_path[0] if len(section.heading_path) > 1 else "")
 
     if section.troubleshooting and not task and not asks_how:
         kind = "solutions"

@@ -34,6 +34,8 @@ _CODE_LINE = re.compile(
     r"(^\s*(<\?php|\$\s|\$[a-z_]+\s*=|define\(|function\s+\w+\s*\(|add_action\(|add_filter\(|"
     r"import\s|from\s+\S+\s+import\s|def\s|class\s+\w+\s*[:{(]|return\s|echo\s|[{}]\s*$))"
     r"|;\s*$|\)\s*\{\s*$|=>")
+# Inline code that is a statement rather than a name: arguments, assignment, a block.
+_INLINE_STATEMENT = re.compile(r"\([^)]+\)|;|=|\{|\}|^<\?php")
 _WORD = re.compile(r"[\w'’-]+")
 MAX_INLINE_CODE_WORDS = 4
 
@@ -159,21 +161,21 @@ def check_answer(answer: str, kind: str | None, bounds: PatternParams) -> list[R
         code_lines = [line for line in body if _CODE_LINE.search(line)]
         # Short inline code names a file, option or menu; a statement is code.
         long_inline = [c for c in _INLINE_CODE.findall(answer)
-                       if len(c.split()) > MAX_INLINE_CODE_WORDS or _CODE_LINE.search(c)
-                       or re.search(r"\([^)]+\)", c)]
+                       if len(c.split()) > MAX_INLINE_CODE_WORDS or _INLINE_STATEMENT.search(c)]
         if code_lines:
             fail("no_code", f"line of code: {code_lines[0].strip()[:60]!r}")
         elif long_inline:
             fail("no_code", f"inline code is a statement, not a name: {long_inline[0][:40]!r}")
 
-    # no_markup
-    if _HTML_TAG.search(answer):
-        fail("no_markup", f"HTML tag {_HTML_TAG.search(answer).group(0)[:30]!r}")
+    # no_markup (inline code is a name, not markup: `__FILE__` is no bold run)
+    prose = _INLINE_CODE.sub("", answer)
+    if _HTML_TAG.search(prose):
+        fail("no_markup", f"HTML tag {_HTML_TAG.search(prose).group(0)[:30]!r}")
     elif any(_MD_HEADING.match(line) for line in all_lines):
         fail("no_markup", "Markdown heading")
     elif any(_MD_TABLE.match(line) for line in all_lines):
         fail("no_markup", "Markdown table row")
-    elif _BOLD.search(answer):
+    elif _BOLD.search(prose):
         fail("no_markup", "bold run")
 
     # item_length

@@ -68,6 +68,8 @@ def test_headings_become_questions():
     assert task_from_heading("Install a plugin from the dashboard") == "install a plugin from the dashboard"
     assert task_from_heading("How to change your password") == "change your password"
     assert task_from_heading("Draft statuses") is None
+    assert task_from_heading("Installation", subject="Spam Guard") == "install Spam Guard"
+    assert task_from_heading("Installation") is None
     assert steps_question("change your site title") == "How do I change my site title?"
     assert steps_question("set up WooCommerce payments") == "How do I set up WooCommerce payments?"
     assert problem_question("You see a white screen after updating") == "I see a white screen after updating"

@@ -47,6 +47,11 @@ def test_bad_values_name_key_and_allowed(path, value, message):
         parse_params(with_change(path, value))
 
 
+def test_train_length_cannot_exceed_tiny_context():
+    with pytest.raises(ParamsError, match=r"train.max_length: got 999; allowed: at most base.context_length"):
+        parse_params(with_change("train.max_length", 999))
+
+
 def test_unknown_key_lists_allowed_keys():
     raw = with_change("train.epoch", 3)
     with pytest.raises(ParamsError, match=r"train.epoch: unknown key; allowed in train: .*epochs"):

@@ -53,8 +53,9 @@ def test_each_rule_catches_its_break(answer, kind, expected):
     assert expected in rules(answer, kind)
 
 
-def test_inline_file_name_is_not_code():
-    answer = "To edit the config, follow these steps:\n1. Open `wp-config.php` in an editor.\n2. Save the file."
+def test_inline_names_are_not_code_or_markup():
+    answer = ("To register a hook, follow these steps:\n1. Open `wp-config.php` in an editor.\n"
+              "2. Call `add_action()` from the file named by `__FILE__`.\n3. Save the file.")
     assert rules(answer) == []
 
 

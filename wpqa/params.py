@@ -176,6 +176,9 @@ class Params:
 
     def __post_init__(self):
         _positive("lr", self.lr)
+        if self.base.model == "tiny" and self.train.max_length > self.base.context_length:
+            raise ParamsError(f"train.max_length: got {self.train.max_length}; allowed: at most "
+                              f"base.context_length ({self.base.context_length}) for the tiny model")
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
