@@ -49,6 +49,13 @@ _HOW_TO = re.compile(r"^how (?:to|do i|do you|can i)\s+(.+?)\??$", re.IGNORECASE
 _QUESTION_STEPS = re.compile(r"^(how (do|can|should) (i|you)|how to)\b", re.IGNORECASE)
 _PRONOUNS_TO_ASKER = {"your": "my", "you": "I", "yours": "mine", "yourself": "myself"}
 _PRONOUNS_TO_READER = {"my": "your", "i": "you", "mine": "yours", "myself": "yourself", "me": "you"}
+# Verbs that make a problem heading a sentence rather than the name of an error.
+_STATEMENT_VERBS = frozenset("""
+is are was were does do did doesn't don't didn't isn't aren't won't can't cannot shows show
+appears appear says say keeps keep reloads fails fail stops stop returns return loads load
+gets get goes breaks has have looks opens sends send redirects displays stays remains
+disappears disappear turns lists list ignores ignore arrive arrives reach reaches
+""".split())
 _TRAILING_PUNCT = re.compile(r"[\s.:;,!?]+$")
 
 
@@ -103,6 +110,9 @@ def problem_question(heading: str) -> str:
         return swap_pronouns(text, _PRONOUNS_TO_ASKER)
     if first in ("i", "i'm", "i've", "my"):
         return text
+    if _STATEMENT_VERBS.intersection(re.findall(r"[a-z']+", text.lower())):
+        # A sentence ("The preview does not show your changes"): the user reports it.
+        return f"{swap_pronouns(text, _PRONOUNS_TO_ASKER)}. How do I fix it?"
     return f'How do I fix "{text}"?'
 
 

@@ -74,6 +74,8 @@ def test_headings_become_questions():
     assert steps_question("set up WooCommerce payments") == "How do I set up WooCommerce payments?"
     assert problem_question("You see a white screen after updating") == "I see a white screen after updating"
     assert problem_question("Why are emails not sent?") == "Why are emails not sent?"
+    assert problem_question("The preview does not show your latest changes") == \
+        "The preview does not show my latest changes. How do I fix it?"
     assert problem_question("Error establishing a database connection") == \
         'How do I fix "Error establishing a database connection"?'
 
