@@ -1,0 +1,249 @@
+"""A loopback HTTP server for the bundled sample documentation site.
+
+The scrape stage's `sample` profile crawls this server with the same spiders that crawl
+the real WordPress sites, so the server behaves like a plain static host plus the one
+dynamic route the plugin spider needs:
+
+- `/some/dir/` serves `some/dir/index.html`; `/some/dir` redirects to `/some/dir/`.
+- Responses carry Content-Type, Content-Length, Last-Modified and a content-hash ETag.
+- `robots.txt` and `sitemap.xml` are served with `{{origin}}` replaced by the server's
+  own origin (`http://127.0.0.1:PORT`), because a real sitemap lists absolute URLs and
+  the port changes on every run.
+- `/api/plugins/info/1.2/?action=plugin_information&request[slug]=X` answers with
+  `api/plugins/info/1.2/X.json`, like api.wordpress.org; an unknown slug gets a 404 JSON
+  error, as the real API does.
+
+Every request's path (with its query) is logged in order, so tests can prove what the
+crawler did not fetch. Last-Modified is one fixed snapshot date by default rather than
+the file's mtime, which changes with every checkout, so scraped output stays identical
+across clones.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from contextlib import contextmanager
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import parse_qs, unquote, urlsplit
+
+SAMPLE_SITE_ROOT = Path(__file__).resolve().parent / "sample_site"
+# When the sample site snapshot was written; sent as every file's Last-Modified.
+SAMPLE_SITE_SNAPSHOT = 1767225600.0  # 2026-01-01T00:00:00Z
+ORIGIN_PLACEHOLDER = "{{origin}}"
+# Files whose text is a template for the server's origin.
+ORIGIN_TEMPLATED = frozenset({"robots.txt", "sitemap.xml"})
+PLUGIN_API_PATH = "/api/plugins/info/1.2/"
+PLUGIN_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".xml": "application/xml; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".md": "text/markdown; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+}
+
+
+def content_type_for(path: Path) -> str:
+    """The Content-Type a static host would send for `path` (fixed table, not the OS's)."""
+    return CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
+
+
+def render_templated(body: bytes, origin: str) -> bytes:
+    """Replace the origin placeholder in a templated file's bytes."""
+    return body.replace(ORIGIN_PLACEHOLDER.encode(), origin.encode())
+
+
+def etag_for(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
+class SampleSiteServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer over one site folder that logs every requested path."""
+
+    daemon_threads = True
+
+    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0,
+                 last_modified: float | None = SAMPLE_SITE_SNAPSHOT):
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"sample site folder not found: {self.root}")
+        self.last_modified = last_modified  # None: each file's mtime
+        self.started = time.time()
+        self._log: list[str] = []
+        self._log_lock = threading.Lock()
+        super().__init__((host, port), SampleSiteHandler)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def log_request_path(self, path: str) -> None:
+        with self._log_lock:
+            self._log.append(path)
+
+    @property
+    def requested_paths(self) -> list[str]:
+        """Every request's path and query so far, in arrival order."""
+        with self._log_lock:
+            return list(self._log)
+
+
+class SampleSiteHandler(BaseHTTPRequestHandler):
+    """Serves static files, the templated robots/sitemap, and the plugin-info route."""
+
+    server: SampleSiteServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as the crawler's connection pool expects
+    # Buffer each response so headers and body leave in one write, and turn Nagle off:
+    # on a keep-alive connection a second small write waits for the client's delayed
+    # ACK, about 40 ms per response (it made crawls of this server 3-4x slower).
+    wbufsize = -1
+    disable_nagle_algorithm = True
+    server_version = "wpqa-sample-site/1.0"
+
+    def do_GET(self) -> None:
+        self._respond(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self._respond(send_body=False)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        pass  # the request log replaces stderr chatter
+
+    def _respond(self, send_body: bool) -> None:
+        self.server.log_request_path(self.path)
+        parts = urlsplit(self.path)
+        if parts.path == PLUGIN_API_PATH:
+            status, body = plugin_info_reply(self.server.root, parts.query)
+            extra = self._validators(body) if status == HTTPStatus.OK else {}
+            self._send(status, body, "application/json", send_body=send_body, extra=extra)
+            return
+        target = resolve_static_path(self.server.root, parts.path)
+        if target is None:
+            self._send_not_found(send_body)
+        elif target.is_dir():
+            # A real static host redirects a folder without its slash.
+            location = parts.path + "/" + (f"?{parts.query}" if parts.query else "")
+            self._send(HTTPStatus.MOVED_PERMANENTLY, b"", "text/html; charset=utf-8",
+                       send_body=send_body, extra={"Location": location})
+        else:
+            body = target.read_bytes()
+            if target.name in ORIGIN_TEMPLATED and target.parent == self.server.root:
+                body = render_templated(body, self.server.base_url)
+            self._send(HTTPStatus.OK, body, content_type_for(target), send_body=send_body,
+                       extra=self._validators(body, target))
+
+    def _validators(self, body: bytes, source: Path | None = None) -> dict[str, str]:
+        """Last-Modified (the snapshot date, or the file's mtime) and a content ETag."""
+        stamp = self.server.last_modified
+        if stamp is None:
+            stamp = source.stat().st_mtime if source is not None else self.server.started
+        return {"Last-Modified": formatdate(stamp, usegmt=True), "ETag": etag_for(body)}
+
+    def _send_not_found(self, send_body: bool) -> None:
+        body = b"<!DOCTYPE html><title>Not found</title><p>Not found.</p>\n"
+        self._send(HTTPStatus.NOT_FOUND, body, "text/html; charset=utf-8", send_body=send_body)
+
+    def _send(self, status: int, body: bytes, content_type: str, send_body: bool,
+              extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+
+def resolve_static_path(root: Path, url_path: str) -> Path | None:
+    """The file (or folder) a URL path names under `root`; None if absent or outside it.
+
+    A folder with an index.html resolves to that index.html when the URL ends in `/`.
+    """
+    relative = unquote(url_path).lstrip("/")
+    candidate = (root / relative).resolve()
+    if candidate != root and root not in candidate.parents:
+        return None  # "../" tricks
+    if candidate.is_dir():
+        if not url_path.endswith("/"):
+            return candidate if (candidate / "index.html").is_file() else None
+        index = candidate / "index.html"
+        return index if index.is_file() else None
+    return candidate if candidate.is_file() else None
+
+
+def plugin_info_reply(root: Path, query: str) -> tuple[int, bytes]:
+    """Status and JSON body for a plugin-information query string, like api.wordpress.org."""
+    args = parse_qs(query)
+    action = args.get("action", [""])[0]
+    if action != "plugin_information":
+        return HTTPStatus.BAD_REQUEST, _json({"error": "Action not implemented."})
+    slug = args.get("request[slug]", [""])[0]
+    info = root / PLUGIN_API_PATH.strip("/") / f"{slug}.json"
+    if not PLUGIN_SLUG.match(slug) or not info.is_file():
+        return HTTPStatus.NOT_FOUND, _json({"error": "Plugin not found."})
+    return HTTPStatus.OK, info.read_bytes()
+
+
+def _json(data: dict) -> bytes:
+    return json.dumps(data).encode("utf-8")
+
+
+@contextmanager
+def serve_sample_site(root: str | Path = SAMPLE_SITE_ROOT, host: str = "127.0.0.1",
+                      port: int = 0,
+                      last_modified: float | None = SAMPLE_SITE_SNAPSHOT,
+                      ) -> Iterator[SampleSiteServer]:
+    """Serve `root` on a loopback port in a background thread; stop it on exit.
+
+    Yields the running server: `.base_url` is its origin (`http://127.0.0.1:PORT`),
+    `.requested_paths` the log of every path requested so far.
+    """
+    server = SampleSiteServer(Path(root), host=host, port=port, last_modified=last_modified)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="sample-site", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def main() -> None:
+    """Serve the sample site until interrupted (to browse it or crawl it by hand)."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--root", default=str(SAMPLE_SITE_ROOT), help="site folder")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    args = parser.parse_args()
+    with serve_sample_site(args.root, port=args.port) as server:
+        print(f"serving {server.root} at {server.base_url}/ (Ctrl-C stops)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Spiders of the scrape stage: `docs` (HTML documentation) and `plugin_api`."""
