@@ -30,6 +30,7 @@ DROP_SELECTORS = (".wp-block-wporg-table-of-contents", ".table-of-contents",
                   ".wp-block-wporg-site-breadcrumbs", ".breadcrumbs", ".screen-reader-text",
                   ".wp-block-post-navigation-link", ".post-navigation", ".changelog",
                   "script", "style", "noscript", "nav")
+_DROP_ANY = ", ".join(DROP_SELECTORS)
 NOTE_CLASSES = ("wp-block-wporg-notice", "callout", "notice", "alert")
 TROUBLESHOOTING_WORDS = re.compile(r"troubleshoot|faq|frequently asked|common (errors|problems|issues)",
                                    re.IGNORECASE)
@@ -63,23 +64,35 @@ def list_items(node: Tag) -> tuple[list[str], bool]:
     """The text of each direct <li> (nested lists left out) and whether any held code."""
     items, has_code = [], False
     for li in node.find_all("li", recursive=False):
-        li = _copy(li)
-        for nested in li.find_all(["ol", "ul"]):
-            nested.decompose()
-        if li.find("pre"):
-            has_code = True
-            for pre in li.find_all("pre"):
-                pre.decompose()
-        for code in li.find_all("code"):
-            code.replace_with(f"`{clean_text(code)}`")  # a file or option name stays marked
-        text = clean_text(li)
+        parts: list[str] = []
+        has_code |= _item_text(li, parts)
+        text = clean_text(" ".join(parts))
         if text:
             items.append(text)
     return items, has_code
 
 
-def _copy(node: Tag) -> Tag:
-    return BeautifulSoup(str(node), "lxml").find(node.name)
+def _item_text(node: Tag, parts: list[str]) -> bool:
+    """Collect an item's own text into `parts` in one walk (no copy, no re-parse).
+
+    Nested lists are left out, inline <code> keeps its backticks (a file or option name
+    stays marked), and a code block is dropped and reported.
+    """
+    has_code = False
+    for child in node.children:
+        if isinstance(child, Comment):
+            continue
+        if isinstance(child, NavigableString):
+            parts.append(str(child))
+        elif child.name in ("ol", "ul"):
+            continue
+        elif child.name == "pre":
+            has_code = True
+        elif child.name == "code":
+            parts.append(f"`{clean_text(child)}`")
+        else:
+            has_code |= _item_text(child, parts)
+    return has_code
 
 
 def _is_note(node: Tag) -> bool:
@@ -177,8 +190,8 @@ def _int(value: object) -> int | None:
 def _strip_chrome(soup: Tag) -> None:
     for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
         comment.extract()  # block-markup comments such as <!-- wp:list -->
-    for selector in DROP_SELECTORS:
-        for node in soup.select(selector):
+    for node in soup.select(_DROP_ANY):  # one pass for all selectors
+        if not node.decomposed:
             node.decompose()
 
 
