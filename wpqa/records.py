@@ -27,7 +27,9 @@ class Page:
     headers: dict[str, str]
     body: str
     source: str  # the sources-config entry that found it, e.g. "documentation"
-    kind: str  # "html" | "plugin_api"
+    kind: str  # "html" | "plugin_api" | "rest_item" | "readme" | "markdown"
+    # Source metadata worth keeping (REST: link, modified, parent, menu_order, title).
+    meta: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
