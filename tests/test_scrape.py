@@ -443,7 +443,7 @@ def test_crawl_rows_follow_the_page_contract(tiny_crawl):
     rows = tiny_crawl["rows"]
     assert [row["url"] for row in rows] == sorted(row["url"] for row in rows)
     for row in rows:
-        assert set(row) == {"url", "status", "headers", "body", "source", "kind"}
+        assert set(row) == {"url", "status", "headers", "body", "source", "kind", "meta"}
         assert row["status"] == 200 and row["url"].startswith(PUBLIC + "/")
         assert set(row["headers"]) == {"content-type", "last-modified", "etag"}
     metrics = tiny_crawl["metrics"]
