@@ -3,9 +3,20 @@
 BeautifulSoup (lxml) walks each page's article body in document order and cuts it at
 headings. A section keeps its heading path, paragraphs, ordered and unordered lists,
 notices as notes, and a flag for code. Ordered lists split around a screenshot and
-continued with `<ol start="N">` are merged into one procedure. Plugin-directory API
-replies are read the same way: their installation and FAQ HTML become sections, one per
-FAQ entry. Every page ends as sections or as a rejected row with a reason.
+continued with `<ol start="N">` are merged into one procedure; a document's own changelog
+is left out. Every kind of page ends in the same walk:
+
+- `html`: a docs page; its article body is found by the site's `body_selector` (from the
+  sources config, in `Page.meta`) or the WordPress themes' selectors.
+- `rest_item`: a WordPress REST API item; the body is its `content.rendered` fragment and
+  the title comes from `Page.meta`.
+- `plugin_api`: a plugin-directory API reply; its installation, FAQ (one section per
+  entry, malformed `<dt>` markup repaired by lxml) and description HTML.
+- `readme`: a plugin readme.txt, parsed by `curation.readme` with the directory's rules;
+  its Markdown sections are rendered to HTML first, FAQ entries become their own sections.
+- `markdown`: a handbook Markdown file (from a handbook's manifest), rendered to HTML.
+
+Every page ends as sections or as a rejected row with a reason.
 """
 from __future__ import annotations
 
@@ -19,6 +30,8 @@ from typing import Iterable, Iterator
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 from tqdm import tqdm
 
+from curation.markdown_html import markdown_to_html
+from curation.readme import parse_readme, section_html
 from wpqa.io import read_jsonl, write_json, write_jsonl
 from wpqa.params import ExtractParams, load_params
 from wpqa.records import Page, RejectedRow, Section, content_hash, from_row, to_row
@@ -32,9 +45,24 @@ DROP_SELECTORS = (".wp-block-wporg-table-of-contents", ".table-of-contents",
                   "script", "style", "noscript", "nav")
 _DROP_ANY = ", ".join(DROP_SELECTORS)
 NOTE_CLASSES = ("wp-block-wporg-notice", "callout", "notice", "alert")
-TROUBLESHOOTING_WORDS = re.compile(r"troubleshoot|faq|frequently asked|common (errors|problems|issues)",
+TROUBLESHOOTING_WORDS = re.compile(r"troubleshoot|faq|frequently asked|common (\w+ )?(errors|problems|issues)",
                                    re.IGNORECASE)
+# A heading that makes its whole subtree about problems (the page title is checked above).
+TROUBLESHOOTING_HEADING = re.compile(
+    r"^(troubleshooting|faqs?|frequently asked questions|(common|known)(\s+\w+)?\s+(problems|errors|issues)"
+    r"|possible (solutions|resolutions|fixes))\s*:?$", re.IGNORECASE)
+# A document's edit history ("Changelog" box at the end of handbook pages): not instructions.
+CHANGELOG_HEADING = re.compile(r"^(changelog|change log|revision history)\s*:?$", re.IGNORECASE)
+NOTE_PREFIX = re.compile(r"^(note|tip|warning|important|caution)\s*:", re.IGNORECASE)
+# A bold line that warns rather than titles ("Always back up your database first."): a note.
+CAUTION_PREFIX = re.compile(r"^(always|never|make sure|be sure|do not|don't|remember|back ?up)\b",
+                            re.IGNORECASE)
+# A <code> on a line of its own that reads as code, not as a file or option name.
+CODE_LIKE = re.compile(r"[;{}$=<>]|\w\s?\(|^\s*(sudo|cd|wp|mysql|php|npm|composer|git|curl)\s")
 PLUGIN_API_SECTIONS = ("installation", "faq", "description")
+README_SKIPPED = ("changelog", "upgrade_notice", "screenshots")
+SECTION_LABELS = {"faq": "FAQ", "installation": "Installation", "description": "Description"}
+_HEADING_TAG = re.compile(r"^h[1-6]$")
 _SPACE = re.compile(r"\s+")
 
 
@@ -56,8 +84,9 @@ class _Draft:
 def clean_text(node: Tag | str) -> str:
     text = node.get_text(" ", strip=True) if isinstance(node, Tag) else str(node)
     text = _SPACE.sub(" ", text).strip()
-    # get_text(" ") puts a space before punctuation that followed an inline tag.
-    return re.sub(r" ([.,;:!?)])", r"\1", text).replace("( ", "(")
+    # get_text(" ") puts a space before punctuation that followed an inline tag (not before
+    # a name that starts with a dot, such as `.htaccess`).
+    return re.sub(r" ([.,;:!?)]+)(?=\s|$)", r"\1", text).replace("( ", "(")
 
 
 def list_items(node: Tag) -> tuple[list[str], bool]:
@@ -89,10 +118,42 @@ def _item_text(node: Tag, parts: list[str]) -> bool:
         elif child.name == "pre":
             has_code = True
         elif child.name == "code":
-            parts.append(f"`{clean_text(child)}`")
+            if _is_code_line(child):
+                has_code = True  # a command or a line of PHP set between <br>s: a code block
+            else:
+                parts.append(f"`{clean_text(child)}`")
         else:
             has_code |= _item_text(child, parts)
     return has_code
+
+
+def _is_code_line(code: Tag) -> bool:
+    """An inline <code> standing on its own line (between <br>s) whose text reads as code."""
+    def neighbour(step: str) -> Tag | str | None:
+        sibling = getattr(code, step)
+        while isinstance(sibling, NavigableString) and not str(sibling).strip():
+            sibling = getattr(sibling, step)
+        return sibling
+
+    before, after = neighbour("previous_sibling"), neighbour("next_sibling")
+    alone = all(n is None or isinstance(n, Tag) and n.name == "br" for n in (before, after))
+    has_break = any(isinstance(n, Tag) and n.name == "br" for n in (before, after))
+    return alone and (has_break or code.find("br") is not None) and bool(CODE_LIKE.search(code.get_text()))
+
+
+def _bold_line(node: Tag) -> str | None:
+    """The text of a paragraph whose words are all bold ("<p><strong>…</strong></p>"), else None."""
+    seen = False
+    for text in node.find_all(string=True):
+        if isinstance(text, Comment) or not text.strip():
+            continue
+        parent = text.parent
+        while parent is not node and parent.name not in ("strong", "b"):
+            parent = parent.parent
+        if parent is node:
+            return None
+        seen = True
+    return clean_text(node) if seen else None
 
 
 def _is_note(node: Tag) -> bool:
@@ -102,29 +163,59 @@ def _is_note(node: Tag) -> bool:
 
 
 def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_Draft]:
-    """Cut an article body into drafts at its headings, in document order."""
+    """Cut an article body into drafts at its headings, in document order.
+
+    A paragraph that is one short bold run ("**I see a blank page.**") heads a section one
+    level below the last heading, as handbooks use it for questions; one that starts with
+    "Note:" is a note. A "Changelog" heading and what follows it up to the next heading of
+    its level or above are left out.
+    """
     drafts = [_Draft(heading_path=list(root_path), troubleshooting=troubleshooting)]
-    levels: list[tuple[int, str]] = []  # open headings below the page title
+    # Open headings below the page title: (level, text, whether it starts a troubleshooting part).
+    levels: list[tuple[int, str, bool]] = []
+    skip_below: list[int] = []  # the level of an open changelog heading
 
     def current() -> _Draft:
         return drafts[-1]
 
+    def open_heading(level: int, heading: str) -> None:
+        if skip_below and level > skip_below[0]:
+            return  # a sub-heading of the changelog
+        while levels and levels[-1][0] >= level:
+            levels.pop()
+        if CHANGELOG_HEADING.match(heading):
+            skip_below[:] = [level]
+            return
+        skip_below.clear()
+        levels.append((level, heading, bool(TROUBLESHOOTING_HEADING.match(heading))))
+        drafts.append(_Draft(heading_path=root_path + [h for _, h, _ in levels],
+                             troubleshooting=troubleshooting or any(t for _, _, t in levels)))
+
     def visit(node: Tag) -> None:
         name = node.name
-        if re.fullmatch(r"h[1-6]", name):
+        if _HEADING_TAG.match(name):
             heading = clean_text(node)
-            if not heading:
-                return
-            level = int(name[1])
-            while levels and levels[-1][0] >= level:
-                levels.pop()
-            levels.append((level, heading))
-            drafts.append(_Draft(heading_path=root_path + [h for _, h in levels],
-                                 troubleshooting=troubleshooting))
-        elif name == "p":
+            if heading:
+                open_heading(int(name[1]), heading)
+            return
+        if skip_below:  # inside a changelog: only a later heading matters
+            if node.find(_HEADING_TAG) is not None:
+                for child in node.children:
+                    if isinstance(child, Tag):
+                        visit(child)
+            return
+        if name == "p":
             text = clean_text(node)
-            if text:
+            if not text:
+                return
+            bold = _bold_line(node)
+            if bold and (NOTE_PREFIX.match(bold) or CAUTION_PREFIX.match(bold)):
+                current().notes.append(text)
+            elif bold and len(bold.split()) <= 20 and not bold.endswith("!"):
+                open_heading(7, bold)  # below any real heading, replaced by the next bold line
+            else:
                 current().paragraphs.append(text)
+                current().has_code |= any(_is_code_line(c) for c in node.find_all("code"))
                 current().open_ordered = False
         elif name == "ol":
             items, code = list_items(node)
@@ -152,26 +243,22 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
             text = clean_text(node)
             if text:
                 current().paragraphs.append(text)
-        elif _is_note(node):
+        elif _is_note(node) or name == "blockquote" and NOTE_PREFIX.match(clean_text(node)):
             text = clean_text(node)
             if text:
                 current().notes.append(text)
-        elif name in ("dl",):
-            for child in node.children:
-                if isinstance(child, Tag):
-                    visit(child)
-        elif name == "dt":
+        elif name in ("dt", "summary"):  # an FAQ entry's question (<dl>, <details>)
             heading = clean_text(node)
             if heading:
-                drafts.append(_Draft(heading_path=root_path + [h for _, h in levels] + [heading],
-                                     troubleshooting=troubleshooting))
-        else:  # a wrapper (div, section, dd, blockquote…): walk inside it
+                drafts.append(_Draft(heading_path=root_path + [h for _, h, _ in levels] + [heading],
+                                     troubleshooting=troubleshooting or any(t for _, _, t in levels)))
+        else:  # a wrapper (div, section, dl, dd, details, blockquote…): walk inside it
             for child in node.children:
                 if isinstance(child, Tag):
                     visit(child)
                 elif isinstance(child, NavigableString) and not isinstance(child, Comment):
                     text = clean_text(child)
-                    if text and name in ("dd", "blockquote", "div"):
+                    if text and name in ("dd", "blockquote", "div", "details"):
                         current().paragraphs.append(text)
 
     for child in body.children:
@@ -205,22 +292,54 @@ def page_title(soup: BeautifulSoup) -> str:
     return ""
 
 
-def extract_html_sections(page: Page) -> tuple[list[_Draft], str, str | None]:
-    """Drafts, page title, and a rejection reason when the page has no article body."""
+def _reject(page: Page, reason: str, detail: str = "") -> RejectedRow:
+    return RejectedRow("extract", page.url, reason, detail)
+
+
+def _troubleshooting(*texts: str) -> bool:
+    return any(TROUBLESHOOTING_WORDS.search(t) for t in texts if t)
+
+
+def _fragment_drafts(fragment: str, root_path: list[str], troubleshooting: bool) -> list[_Draft]:
+    """Drafts from an HTML fragment (REST content, API section, rendered Markdown)."""
+    body = BeautifulSoup(f"<div>{fragment}</div>", "lxml").div
+    if body is None:
+        return []
+    title = root_path[-1] if root_path else ""
+    for h1 in body.find_all("h1"):
+        if clean_text(h1) == title:
+            h1.decompose()  # the title is already the root of the path
+    _strip_chrome(body)
+    return walk_body(body, root_path, troubleshooting)
+
+
+def _meta_text(page: Page, key: str) -> str:
+    """A meta value as plain text (REST titles arrive HTML-escaped, e.g. `&#8217;`)."""
+    value = str(page.meta.get(key) or "")
+    return clean_text(BeautifulSoup(value, "lxml")) if "<" in value or "&" in value else value.strip()
+
+
+def extract_html_sections(page: Page) -> tuple[list[_Draft], str, RejectedRow | None]:
+    """Drafts, page title, and a rejected row when the page has no article body."""
     soup = BeautifulSoup(page.body, "lxml")
     title = page_title(soup)
     article = soup.select_one("article")
     classes = " ".join(article.get("class") or []) if article else ""
-    troubleshooting = bool(TROUBLESHOOTING_WORDS.search(classes) or TROUBLESHOOTING_WORDS.search(title))
+    troubleshooting = _troubleshooting(classes, title)
+    selector = page.meta.get("body_selector")
     body = None
-    if not re.search(r"<(html|body)\b", page.body[:4000], re.IGNORECASE):
+    if selector:  # the site's own article body, as configured in the sources
+        body = soup.select_one(selector)
+        if body is None:
+            return [], title, _reject(page, "no_article_body", f"body_selector {selector!r} matched nothing")
+    elif not re.search(r"<(html|body)\b", page.body[:4000], re.IGNORECASE):
         body = soup.body  # a fragment (REST content.rendered, raw block markup) is all body
     for selector in BODY_SELECTORS if body is None else ():
         body = soup.select_one(selector)
         if body is not None:
             break
     if body is None:
-        return [], title, "no_article_body"
+        return [], title, _reject(page, "no_article_body")
     # The title heading lives outside the content div; drop it if a theme put it inside.
     for h1 in body.find_all("h1"):
         if clean_text(h1) == title:
@@ -229,27 +348,97 @@ def extract_html_sections(page: Page) -> tuple[list[_Draft], str, str | None]:
     return walk_body(body, [title] if title else [], troubleshooting), title, None
 
 
-def extract_plugin_api_sections(page: Page) -> tuple[list[_Draft], str, str | None]:
+def extract_rest_item_sections(page: Page) -> tuple[list[_Draft], str, RejectedRow | None]:
+    """Drafts from a REST API item: its rendered content under its title."""
+    title = _meta_text(page, "title")
+    if not page.body.strip():
+        return [], title, _reject(page, "empty_content")
+    drafts = _fragment_drafts(page.body, [title] if title else [],
+                              _troubleshooting(title, str(page.meta.get("collection") or "")))
+    return drafts, title, None
+
+
+def extract_plugin_api_sections(page: Page) -> tuple[list[_Draft], str, RejectedRow | None]:
     """Drafts from a plugin_information reply: installation, FAQ entries, description."""
     try:
         info = json.loads(page.body)
     except json.JSONDecodeError:
-        return [], "", "invalid_json"
+        return [], "", _reject(page, "invalid_json")
     if not isinstance(info, dict) or not isinstance(info.get("sections"), dict):
-        return [], "", "no_readme_sections"
+        return [], "", _reject(page, "no_readme_sections")
     name = clean_text(BeautifulSoup(str(info.get("name") or info.get("slug") or ""), "lxml"))
     drafts: list[_Draft] = []
     for key in PLUGIN_API_SECTIONS:
         html = info["sections"].get(key)
         if not html:
             continue
-        label = {"faq": "FAQ", "installation": "Installation", "description": "Description"}[key]
         # The directory's FAQ HTML is often malformed (`<dt><h3>…</h4>`): lxml repairs it.
-        body = BeautifulSoup(f"<div>{html}</div>", "lxml").div
-        _strip_chrome(body)
-        part = walk_body(body, [name, label], troubleshooting=(key == "faq"))
-        drafts.extend(part)
+        drafts.extend(_fragment_drafts(str(html), [name, SECTION_LABELS[key]], troubleshooting=(key == "faq")))
     return drafts, name, None
+
+
+def plugin_slug(url: str) -> str:
+    """The plugin a readme URL belongs to: `…/contact-form-7/trunk/readme.txt` → contact-form-7."""
+    parts = [p for p in re.split(r"[/?#]", url.split("://", 1)[-1])[1:] if p]
+    for marker in ("trunk", "tags", "branches"):
+        if marker in parts and parts.index(marker) > 0:
+            return parts[parts.index(marker) - 1]
+    if parts and parts[-1].lower() in ("readme.txt", "readme.md"):
+        parts = parts[:-1]
+    return parts[-1] if parts else ""
+
+
+def extract_readme_sections(page: Page) -> tuple[list[_Draft], str, RejectedRow | None]:
+    """Drafts from a plugin readme.txt: its sections and one per FAQ entry.
+
+    Changelog, upgrade notices and screenshot captions are not instructions and are left out.
+    """
+    readme = parse_readme(page.body)
+    if not readme.sections:
+        return [], readme.name, _reject(page, "no_readme_sections")
+    name = readme.name or _meta_text(page, "name") or _meta_text(page, "title") or plugin_slug(page.url)
+    drafts: list[_Draft] = []
+    for section in readme.sections:
+        if section.key in README_SKIPPED:
+            continue
+        label = SECTION_LABELS.get(section.key, section.title)
+        if section.key == "faq":
+            for question, answer in readme.faq:
+                path = [name, "FAQ", question] if question else [name, "FAQ"]
+                drafts.extend(_fragment_drafts(section_html(answer), path, troubleshooting=True))
+            if readme.faq:
+                continue
+        drafts.extend(_fragment_drafts(section_html(section.text), [name, label],
+                                       _troubleshooting(section.title)))
+    return drafts, name, None
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(\n|\Z)", re.DOTALL)
+_TEMPLATE_TAG = re.compile(r"^[ \t]*\{%.*%\}[ \t]*$", re.MULTILINE)
+
+
+def extract_markdown_sections(page: Page) -> tuple[list[_Draft], str, RejectedRow | None]:
+    """Drafts from a handbook Markdown file: its `# Title` (or the manifest's) over its headings."""
+    text = page.body.replace("\r\n", "\n").lstrip("\ufeff")
+    title = _meta_text(page, "title")
+    front = _FRONT_MATTER.match(text)
+    if front:  # YAML front matter: only its title matters here
+        found = re.search(r"^title:\s*[\"']?(.+?)[\"']?\s*$", front.group(1), re.MULTILINE)
+        title = title or (found.group(1) if found else "")
+        text = text[front.end():]
+    text = _TEMPLATE_TAG.sub("", text)  # the block editor handbook's {% codetabs %} markers
+    fragment = markdown_to_html(text)
+    if not title:
+        first = BeautifulSoup(fragment, "lxml").find("h1")
+        title = clean_text(first) if first else ""
+    if not fragment.strip():
+        return [], title, _reject(page, "empty_content")
+    return _fragment_drafts(fragment, [title] if title else [], _troubleshooting(title)), title, None
+
+
+EXTRACTORS = {"html": extract_html_sections, "rest_item": extract_rest_item_sections,
+              "plugin_api": extract_plugin_api_sections, "readme": extract_readme_sections,
+              "markdown": extract_markdown_sections}
 
 
 def drafts_to_sections(page: Page, title: str, drafts: Iterable[_Draft],
@@ -279,14 +468,12 @@ def drafts_to_sections(page: Page, title: str, drafts: Iterable[_Draft],
 
 def extract_sections(page: Page, params: ExtractParams) -> tuple[list[Section], list[RejectedRow]]:
     """All sections of one page, or a rejected row saying why there are none."""
-    if page.kind == "plugin_api":
-        drafts, title, reason = extract_plugin_api_sections(page)
-    elif page.kind == "html":
-        drafts, title, reason = extract_html_sections(page)
-    else:
+    extractor = EXTRACTORS.get(page.kind)
+    if extractor is None:
         return [], [RejectedRow("extract", page.url, "unknown_page_kind", page.kind)]
-    if reason:
-        return [], [RejectedRow("extract", page.url, reason)]
+    drafts, title, rejection = extractor(page)
+    if rejection:
+        return [], [rejection]
     sections, rejected = drafts_to_sections(page, title, drafts, params)
     if not sections:
         rejected.append(RejectedRow("extract", page.url, "no_sections",
