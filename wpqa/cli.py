@@ -3,6 +3,10 @@
 `wpqa check FILE.jsonl` checks rows with `question`, `answer` and an optional `kind`
 against the list-format pattern: one JSON line per row with its failed rule ids, then a
 summary line. Exit status 1 when any row fails, 2 when the input cannot be read.
+
+`wpqa inspect FILE` prints, as JSON lines, the sections extraction finds in one saved
+HTML page, REST API item, plugin_information reply, readme.txt or handbook Markdown file
+(see `curation.inspect`).
 """
 from __future__ import annotations
 
@@ -62,11 +66,17 @@ def check_file(path: str, bounds: PatternParams, out=sys.stdout) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["inspect"]:  # its own parser, so that `wpqa inspect --help` reaches it
+        from curation.inspect import inspect_command
+        return inspect_command(argv[1:])
     parser = argparse.ArgumentParser(prog="wpqa", description="wpqa: WordPress docs to list-format Q&A")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="check Q&A rows against the list-format pattern")
     check.add_argument("file", help="JSON lines with question, answer and optional kind")
     check.add_argument("--params", default=None, help="params.yaml with the pattern bounds")
+    commands.add_parser("inspect", help="print the sections extraction finds in one saved file "
+                        "(HTML, REST item .json, readme.txt, Markdown); see `wpqa inspect --help`")
     args = parser.parse_args(argv)
     if args.command == "check":
         try:
