@@ -211,7 +211,7 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
             bold = _bold_line(node)
             if bold and (NOTE_PREFIX.match(bold) or CAUTION_PREFIX.match(bold)):
                 current().notes.append(text)
-            elif bold and len(bold.split()) <= 20 and not bold.endswith("!"):
+            elif bold and len(re.findall(r"\w+", bold)) <= 20 and not bold.endswith("!"):
                 open_heading(7, bold)  # below any real heading, replaced by the next bold line
             else:
                 current().paragraphs.append(text)

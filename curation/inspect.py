@@ -113,7 +113,8 @@ def extract_params(params_path: str | None) -> ExtractParams:
     return load_params(params_path).extract
 
 
-def inspect_command(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
+def inspect_command(argv: list[str] | None = None, out=None, err=None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     parser = argparse.ArgumentParser(
         prog="wpqa inspect", description="Print, as JSON lines, the sections extraction finds in one "
         "saved HTML page, REST API item (.json), plugin_information reply (.json), readme.txt or "

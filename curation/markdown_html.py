@@ -103,7 +103,7 @@ def _blocks(lines: list[str], refs: dict[str, str]) -> list[str]:
                 i += 1
             i += 1  # the closing fence (or the end)
             lang = f' class="language-{html.escape(fence.group(2))}"' if fence.group(2) else ""
-            out.append(f"<pre><code{lang}>{html.escape(chr(10).join(body))}</code></pre>")
+            out.append(f"<pre><code{lang}>{html.escape(chr(10).join(body), quote=False)}</code></pre>")
             continue
         if _indent(line) >= 4:
             body = []
@@ -112,7 +112,7 @@ def _blocks(lines: list[str], refs: dict[str, str]) -> list[str]:
                 i += 1
             while body and not body[-1].strip():
                 body.pop()
-            out.append(f"<pre><code>{html.escape(chr(10).join(body))}</code></pre>")
+            out.append(f"<pre><code>{html.escape(chr(10).join(body), quote=False)}</code></pre>")
             continue
         atx = _ATX.match(line)
         if atx:
@@ -270,7 +270,7 @@ def _inline(text: str, refs: dict[str, str]) -> str:
 
     def token(match: re.Match) -> str:
         if match.group("code") is not None:
-            return hold(f"<code>{html.escape(match.group('code_text').strip())}</code>")
+            return hold(f"<code>{html.escape(match.group('code_text').strip(), quote=False)}</code>")
         if match.group("comment") is not None:
             return ""
         if match.group("autolink") is not None:

@@ -1,0 +1,277 @@
+"""Readme, Markdown, REST item and configured-body extraction on small files in our own words,
+plus the Markdown converter and `wpqa inspect`."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from curation.extract import extract_sections, plugin_slug
+from curation.inspect import inspect_command, pages_from_file
+from curation.markdown_html import markdown_to_html
+from curation.readme import parse_faq, parse_readme, section_html
+from tests.conftest import ROOT
+from wpqa.params import ExtractParams
+from wpqa.records import Page
+
+FIXTURES = ROOT / "tests/fixtures"
+README = (FIXTURES / "tiny_plugin_readme.txt").read_text(encoding="utf-8")
+EXTRACT = ExtractParams(min_section_words=3)
+
+
+def page(body, kind, url="https://docs.example.test/p/", meta=None):
+    return Page(url=url, status=200, headers={}, body=body, source="test", kind=kind, meta=meta or {})
+
+
+def by_heading(sections):
+    return {s.heading: s for s in sections}
+
+
+# --- Markdown to HTML ----------------------------------------------------------------------
+
+def test_markdown_blocks():
+    html = markdown_to_html(
+        "# Title\n\nIntro *text* with `a_b()` and **bold**.\nSame paragraph.\n\n"
+        "1. One\n1. Two\n   more of two\n   * nested\n3. Three\n\n"
+        "- a\n- b\n\n    indented code\n\n```php\n<?php echo 1; ?>\n```\n\n"
+        "Setext\n------\n\n5. five\n6. six\n")
+    assert html.splitlines()[0] == "<h1>Title</h1>"
+    assert "<p>Intro <em>text</em> with <code>a_b()</code> and <strong>bold</strong>.\nSame paragraph.</p>" in html
+    assert "<ol><li>One</li><li>Two\nmore of two<ul><li>nested</li></ul></li><li>Three</li></ol>" in html
+    assert "<ul><li>a</li><li><p>b</p><p>indented code</p></li></ul>" in html  # indented: still the item
+    assert '<pre><code class="language-php">&lt;?php echo 1; ?&gt;</code></pre>' in html
+    assert "<h2>Setext</h2>" in html and '<ol start="5"><li>five</li><li>six</li></ol>' in html
+
+
+def test_markdown_code_quotes_tables_html_and_links():
+    html = markdown_to_html(
+        "Text\n\n    $ wp plugin list\n\n> [!WARNING]\n> Back up first.\n\n> Plain quote.\n\n"
+        "| Option | Default |\n|---|:-:|\n| Batch | 20 |\n\n"
+        '<div class="callout callout-info">\nRaw *HTML* stays.\n</div>\n\n'
+        "See [the docs][docs], <https://example.test/x>, ![shot](/a.png) and 5 < 6 & 7.\n\n"
+        "[docs]: https://example.test/docs\n")
+    assert "<pre><code>$ wp plugin list</code></pre>" in html
+    assert '<div class="callout callout-warning"><p>Back up first.</p></div>' in html
+    assert "<blockquote><p>Plain quote.</p></blockquote>" in html
+    assert "<th>Option</th><th>Default</th>" in html and "<td>Batch</td><td>20</td>" in html
+    assert '<div class="callout callout-info">\nRaw *HTML* stays.\n</div>' in html
+    assert '<a href="https://example.test/docs">the docs</a>' in html
+    assert '<a href="https://example.test/x">https://example.test/x</a>' in html
+    assert '<img src="/a.png" alt="shot">' in html and "5 &lt; 6 &amp; 7." in html
+    assert "[docs]:" not in html
+
+
+def test_markdown_lists_a_paragraph_can_introduce_and_loose_items_continue():
+    html = markdown_to_html("Do this:\n* first\n* second\n\n* third\n\nAfter.")
+    assert html == "<p>Do this:</p>\n<ul><li>first</li><li>second</li><li>third</li></ul>\n<p>After.</p>"
+    # A lazy line continues the item; an unindented paragraph after a gap ends the list.
+    assert markdown_to_html("1. Open\nthe screen.\n\nDone.") == "<ol><li>Open\nthe screen.</li></ol>\n<p>Done.</p>"
+
+
+# --- readme.txt ------------------------------------------------------------------------------
+
+def test_parse_readme_follows_the_directory_rules():
+    readme = parse_readme(README)
+    assert readme.name == "Tidy Links"
+    # Headers may have a blank line between them.
+    assert readme.headers == {"contributors": "wpqa-example", "tags": "links, maintenance", "requires": "6.0",
+                              "tested": "6.6", "stable_tag": "1.2.0", "license": "GPLv2 or later"}
+    assert readme.short_description == "Finds broken links in your posts and lets you fix them from one screen."
+    assert [(s.key, s.title) for s in readme.sections] == [
+        ("description", "Description"), ("installation", "Installation"),
+        ("faq", "Frequently Asked Questions"), ("changelog", "Changelog"), ("upgrade_notice", "Upgrade Notice")]
+    assert [q for q, _ in readme.faq] == ["Why does a working link show as broken?", "Does it slow down my site?"]
+    assert readme.faq[0][1].startswith("Some sites refuse automated checks.")
+
+
+def test_parse_readme_crlf_bom_placeholder_and_markdown_headings():
+    crlf = "\ufeff" + README.replace("\n", "\r\n")
+    assert parse_readme(crlf).faq == parse_readme(README).faq
+    assert parse_readme(crlf).headers == parse_readme(README).headers
+
+    placeholder = README.replace("=== Tidy Links ===", "=== Plugin Name ===")
+    readme = parse_readme(placeholder)  # the next line is a header, so there is no name
+    assert readme.name == "" and readme.warnings == ["invalid_plugin_name_header"]
+    assert readme.headers["stable_tag"] == "1.2.0"
+    named = parse_readme(placeholder.replace("Contributors:", "Tidy Links\nContributors:", 1))
+    assert named.name == "Tidy Links"
+
+    markdown = ("# Tidy Links\n\nStable tag: 1.2.0\n\nShort text.\n\n## Description\n\nLong text.\n\n"
+                "### Extra part\n\nMore.\n\n## Frequently Asked Questions\n\n### Is it free?\n\nYes.\n\n"
+                "### Who made it?\n\nVolunteers.\n\n## Credits\n\nThanks.\n")
+    readme = parse_readme(markdown)
+    assert readme.name == "Tidy Links" and readme.headers == {"stable_tag": "1.2.0"}
+    # `###` is a heading inside a section, not a new section; unknown sections keep their title.
+    assert [(s.key, s.title) for s in readme.sections] == [
+        ("description", "Description"), ("faq", "Frequently Asked Questions"), ("other_notes", "Credits")]
+    assert readme.faq == [("Is it free?", "Yes."), ("Who made it?", "Volunteers.")]
+
+
+def test_parse_faq_bold_questions_and_free_text():
+    assert parse_faq("Ask us anything.\n\n**Is it free?**\nYes.\n\n**Is it fast?**\nVery.") == [
+        ("", "Ask us anything."), ("Is it free?", "Yes."), ("Is it fast?", "Very.")]
+    # With any `=` heading in the section, bold lines are answer text.
+    assert parse_faq("= Q1 =\n**Bold answer**\n= Q1 =\nSecond") == [("Q1", "Second")]
+
+
+def test_section_html_sub_headings_and_backtick_code_blocks():
+    html = section_html("= Settings =\nSet the batch:\n`define( 'X', 1 );`\n\nUse `ON` here.\n`\nline one\nline two\n`")
+    assert "<h4>Settings</h4>" in html
+    assert "<pre><code>define( 'X', 1 );</code></pre>" in html
+    assert "<p>Use <code>ON</code> here.</p>" in html
+    assert "<pre><code>line one\nline two</code></pre>" in html
+
+
+def test_extract_readme_sections_and_faq_entries():
+    sections, rejected = extract_sections(
+        page(README, "readme", url="https://plugins.svn.wordpress.org/tidy-links/trunk/readme.txt"), EXTRACT)
+    found = by_heading(sections)
+    assert rejected == []
+    assert found["Installation"].heading_path == ["Tidy Links", "Installation"]
+    assert found["Installation"].ordered_lists[0][0] == "Upload the `tidy-links` folder to the `/wp-content/plugins/` directory."
+    assert len(found["Installation"].ordered_lists[0]) == 3
+    assert found["What it checks"].heading_path == ["Tidy Links", "Description", "What it checks"]
+    broken = found["Why does a working link show as broken?"]
+    assert broken.heading_path == ["Tidy Links", "FAQ", "Why does a working link show as broken?"]
+    assert broken.troubleshooting and len(broken.ordered_lists[0]) == 2
+    assert found["Does it slow down my site?"].has_code
+    assert not {"Changelog", "Upgrade Notice", "1.2.0"} & set(found)
+
+
+def test_readme_without_a_name_is_named_by_its_url():
+    body = README.replace("=== Tidy Links ===", "=== Plugin Name ===")
+    sections, _ = extract_sections(page(body, "readme", url="https://plugins.svn.wordpress.org/tidy-links/trunk/readme.txt"),
+                                   EXTRACT)
+    assert {s.heading_path[0] for s in sections} == {"tidy-links"}
+    assert plugin_slug("https://example.test/wp-content/plugins/tidy-links/readme.txt") == "tidy-links"
+    _, rejected = extract_sections(page("", "readme"), EXTRACT)
+    assert [r.reason for r in rejected] == ["no_readme_sections"]
+
+
+# --- Markdown handbook, REST item, configured body -------------------------------------------
+
+def test_extract_markdown_handbook_file():
+    body = (FIXTURES / "tiny_handbook.md").read_text(encoding="utf-8")
+    sections, rejected = extract_sections(page(body, "markdown"), EXTRACT)
+    found = by_heading(sections)
+    assert [s.heading_path for s in sections] == [
+        ["Register a block pattern"], ["Register a block pattern", "Register the pattern"],
+        ["Register a block pattern", "Example header"]]
+    register = found["Register the pattern"]
+    assert len(register.ordered_lists) == 1 and len(register.ordered_lists[0]) == 3  # merged around the image
+    assert register.notes == ["Patterns in the patterns folder are registered without any PHP call."]
+    assert found["Example header"].has_code and rejected == []
+    # The manifest's title wins over the file's own.
+    sections, _ = extract_sections(page(body, "markdown", meta={"title": "Patterns"}), EXTRACT)
+    assert sections[0].heading_path[0] == "Patterns"
+
+
+def test_extract_rest_item_uses_meta_title_and_drops_changelog():
+    [item_page] = pages_from_file(FIXTURES / "tiny_rest_item.json")
+    assert item_page.kind == "rest_item" and item_page.url == "https://docs.example.test/article/schedule-posts/"
+    assert item_page.meta["collection"] == "helphub_article" and item_page.meta["menu_order"] == "3"
+    sections, rejected = extract_sections(item_page, EXTRACT)
+    assert [s.heading_path for s in sections] == [["Schedule posts – a guide"],
+                                                 ["Schedule posts – a guide", "Schedule a post"]]
+    assert len(sections[1].ordered_lists[0]) == 3 and rejected == []
+
+
+def test_body_selector_from_the_sources_config():
+    html = ('<html><body><div class="docs-main"><h1>Export orders</h1><h2>Export to CSV</h2>'
+            "<ol><li>Open the Orders screen.</li><li>Click Export and pick CSV.</li></ol></div>"
+            '<div class="sidebar"><h2>Related</h2><p>Other pages you may like.</p></div></body></html>')
+    sections, rejected = extract_sections(page(html, "html", meta={"body_selector": ".docs-main"}), EXTRACT)
+    assert [s.heading_path for s in sections] == [["Export orders", "Export to CSV"]]
+    _, rejected = extract_sections(page(html, "html", meta={"body_selector": ".missing"}), EXTRACT)
+    assert [(r.reason, r.detail) for r in rejected] == [("no_article_body", "body_selector '.missing' matched nothing")]
+
+
+def test_walker_bold_lines_code_lines_and_malformed_faq_markup():
+    fragment = (
+        "<h2>Common problems</h2>"
+        "<p><strong>The page is blank after an update.</strong></p>"
+        "<ol><li>Turn off all plugins.</li><li>Switch to a default theme.</li></ol>"
+        "<p><strong>Always make a backup first.</strong></p>"
+        "<p><strong>Note:</strong> this is a plain paragraph note.</p>"
+        "<h2>Reset a password</h2><ol><li>Open a terminal.</li>"
+        "<li>Run this command:<br><code>wp user update 1 --user_pass=secret</code><br>then log in.</li>"
+        "<li>Edit <code>wp-config.php</code> if asked.</li></ol>")
+    sections, _ = extract_sections(page(fragment, "html"), EXTRACT)
+    found = by_heading(sections)
+    blank = found["The page is blank after an update."]
+    assert blank.heading_path == ["Common problems", "The page is blank after an update."]
+    assert blank.troubleshooting and blank.notes == ["Always make a backup first."]
+    reset = found["Reset a password"]
+    assert reset.has_code and not reset.troubleshooting
+    assert reset.ordered_lists == [["Open a terminal.", "Run this command: then log in.",
+                                    "Edit `wp-config.php` if asked."]]
+
+    info = {"name": "Tidy Links", "sections": {"faq": (
+        "<dl><dt id='a'><h3>Is it free?</h4></dt>\n<dd><p>Yes, it is free for every site.</p></dd>\n"
+        "<dt id='b'><h3>Why is a link flagged?</h4></dt>\n<dd><ol><li>Open the link.</li><li>Allow the site.</li></ol></dd>\n"
+        "<dt id='c'><h3>Can I export the list?</h4></dt>\n<dd><p>Yes, as a CSV file.</p></dd></dl>")}}
+    sections, _ = extract_sections(page(json.dumps(info), "plugin_api"), EXTRACT)
+    assert [s.heading_path[-1] for s in sections] == ["Is it free?", "Why is a link flagged?", "Can I export the list?"]
+    assert sections[1].ordered_lists == [["Open the link.", "Allow the site."]]
+
+
+# --- wpqa inspect ----------------------------------------------------------------------------
+
+def run_inspect(args, capsys):
+    code = inspect_command([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def test_inspect_detects_each_file_type(tmp_path, capsys):
+    code, rows, err = run_inspect([FIXTURES / "tiny_plugin_readme.txt", "--url",
+                                   "https://plugins.svn.wordpress.org/tidy-links/trunk/readme.txt"], capsys)
+    assert code == 0 and rows[0]["heading_path"] == ["Tidy Links", "Description"]
+    assert rows[0]["url"].endswith("/tidy-links/trunk/readme.txt") and "0 rejected" in err
+
+    code, rows, _ = run_inspect([FIXTURES / "tiny_rest_item.json"], capsys)
+    assert code == 0 and rows[-1]["heading"] == "Schedule a post"
+
+    code, rows, _ = run_inspect([FIXTURES / "tiny_handbook.md"], capsys)
+    assert code == 0 and rows[0]["url"].startswith("file://")
+
+    info = tmp_path / "info.json"
+    info.write_text(json.dumps({"name": "Tidy Links", "sections": {
+        "installation": "<ol><li>Upload the folder.</li><li>Activate the plugin.</li></ol>"}}))
+    code, rows, _ = run_inspect([info], capsys)
+    assert code == 0 and rows[0]["heading_path"] == ["Tidy Links", "Installation"]
+
+    code, rows, err = run_inspect([FIXTURES / "tiny_docs_page.html"], capsys)
+    assert code == 0 and "Save a draft" in [r["heading"] for r in rows]
+    assert "2 with ordered lists, 5 steps in all; 1 with code" in err
+
+
+def test_inspect_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    code, rows, err = run_inspect([bad], capsys)
+    assert code == 2 and rows == [] and "not valid JSON" in err
+    other = tmp_path / "other.json"
+    other.write_text('{"hello": 1}')
+    assert run_inspect([other], capsys)[0] == 2
+    code, _, err = run_inspect([tmp_path / "missing.html"], capsys)
+    assert code == 2 and "cannot read" in err
+    stub = tmp_path / "stub.html"
+    stub.write_text("<html><body><p>Just a stub</p></body></html>")
+    code, rows, err = run_inspect([stub], capsys)
+    assert code == 1 and rows == [] and "no_article_body" in err
+    code, rows, _ = run_inspect([stub, "--body-selector", "body"], capsys)
+    assert code == 0 and rows[0]["paragraphs"] == ["Just a stub"]
+
+
+@pytest.mark.integration
+def test_wpqa_inspect_command_line():
+    result = subprocess.run([sys.executable, "-m", "wpqa.cli", "inspect", str(FIXTURES / "tiny_rest_item.json")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["heading"] for line in result.stdout.splitlines()] == [
+        "Schedule posts – a guide", "Schedule a post"]
+    help_text = subprocess.run([sys.executable, "-m", "wpqa.cli", "inspect", "--help"],
+                               capture_output=True, text=True, cwd=ROOT, timeout=120).stdout
+    assert "--body-selector" in help_text
+
