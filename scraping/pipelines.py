@@ -2,9 +2,10 @@
 
 One `process_item`, as in Scrapy's template. It keeps only the headers the Page contract
 names (no Date or Server: they change on every run), rewrites the loopback origin to the
-profile's public origin, and drops a second document for a URL already seen (a redirect
-can land two requests on one page). The stage collects the returned Pages through
-Scrapy's `item_scraped` signal.
+profile's public origin (in the URL and in URL-valued metadata), and drops a second
+document for a URL already stored (two REST items with one link, a redirect onto a page
+met by another route). The crawl collects the Pages through Scrapy's `item_scraped`
+signal and counts the drops through `item_dropped`.
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from scraping.urls import rewrite_origin
 from wpqa.records import Page
 
 KEPT_HEADERS = ("content-type", "last-modified", "etag")
-# Settings the stage sets so stored URLs do not depend on the loopback port.
+URL_META_KEYS = ("link", "collection", "manifest")
+DUPLICATE_URL = "duplicate_url"
+# Settings the crawl sets so stored URLs do not depend on the loopback port.
 ORIGIN_SETTING = "WPQA_CRAWL_ORIGIN"
 PUBLIC_ORIGIN_SETTING = "WPQA_PUBLIC_ORIGIN"
 
@@ -23,8 +26,10 @@ PUBLIC_ORIGIN_SETTING = "WPQA_PUBLIC_ORIGIN"
 def page_from_document(doc: FetchedDocument, origin: str = "", public_origin: str = "") -> Page:
     """The Page stored for a fetched document."""
     headers = {name: doc.headers[name] for name in KEPT_HEADERS if name in doc.headers}
+    meta = {key: rewrite_origin(value, origin, public_origin) if key in URL_META_KEYS else value
+            for key, value in doc.meta.items()}
     return Page(url=rewrite_origin(doc.url, origin, public_origin), status=doc.status,
-                headers=headers, body=doc.body, source=doc.source, kind=doc.kind)
+                headers=headers, body=doc.body, source=doc.source, kind=doc.kind, meta=meta)
 
 
 class PageRowsPipeline:
@@ -45,6 +50,6 @@ class PageRowsPipeline:
             raise DropItem(f"not a FetchedDocument: {type(item).__name__}")
         page = page_from_document(item, self.origin, self.public_origin)
         if page.url in self.seen_urls:
-            raise DropItem(f"duplicate_url: {page.url}")
+            raise DropItem(f"{DUPLICATE_URL}: {page.url}")
         self.seen_urls.add(page.url)
         return page

@@ -1,24 +1,26 @@
-"""Pure functions from Scrapy responses and failures to items and counted reasons.
+"""Pure functions from Scrapy responses and failures to documents and counted reasons.
 
-The spiders' callbacks hand their response (or failure) straight to these; tests call
+The spider's callbacks hand their response (or failure) straight to these; tests call
 them on responses built from saved bytes.
 """
 from __future__ import annotations
 
-import json
-
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import (DownloadCancelledError, DownloadConnectionRefusedError,
+                               DownloadTimeoutError, IgnoreRequest, ResponseDataLossError)
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.defer import CancelledError
+from twisted.internet.error import (ConnectError, ConnectionDone, ConnectionLost,
+                                    DNSLookupError, TCPTimedOutError, TimeoutError)
 from twisted.python.failure import Failure
+from twisted.web.client import ResponseFailed
 
-from scraping.items import KIND_HTML, FetchedDocument
+from scraping.ledger import (CACHE_FRESH, CACHE_REVALIDATED, FAILED, FETCHED, NOT_MODIFIED,
+                             SKIP_OVER_SIZE, SKIPPED)
+from scraping.middlewares import REVALIDATED_FLAG, RateLimitedRequest, SkippedRequest
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-# Counted reasons a request produced no document.
-FAILED_NON_2XX = "responses_non_2xx"
-FAILED_DOWNLOAD = "download_errors"
-REQUEST_IGNORED = "requests_ignored"  # robots.txt, or a redirect off the allowed hosts
+MAX_REDIRECTS_MESSAGE = "max redirections reached"  # Scrapy's RedirectMiddleware
 
 
 def response_headers(response: Response) -> dict[str, str]:
@@ -34,49 +36,51 @@ def is_html(content_type: str) -> bool:
     return content_type.split(";")[0].strip().lower() in HTML_TYPES
 
 
-def document_from_response(response: Response, source: str, kind: str) -> FetchedDocument | None:
-    """The document a 2xx response holds, or None when it is not one of `kind`.
+def response_text(response: Response, html: bool = False) -> str | None:
+    """The decoded body, or None when the response is not text (or not HTML, if asked).
 
-    An html document must be served as HTML; a plugin_api reply must be text (JSON).
+    Scrapy decodes with the charset of the Content-Type header, else a `<meta charset>`,
+    else a BOM, else by inspection; bytes that do not decode are replaced, not fatal.
     """
     if not isinstance(response, TextResponse):
         return None
-    headers = response_headers(response)
-    if kind == KIND_HTML and not is_html(headers.get("content-type", "")):
+    if html and not is_html(response_headers(response).get("content-type", "")):
         return None
-    return FetchedDocument(url=response.url, status=response.status, headers=headers,
-                           body=response.text, source=source, kind=kind)
+    return response.text
 
 
-def plugin_info_problem(body: str) -> str | None:
-    """Why a plugin_information reply is not plugin info; None when it is.
-
-    The API answers some unknown slugs with 200 and `{"error": ...}`, others with 404.
-    """
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError:
-        return "invalid_json"
-    if not isinstance(data, dict):
-        return "invalid_json"
-    if "error" in data:
-        return "error_reply"
-    if not data.get("slug") and not data.get("name"):
-        return "not_plugin_info"
-    return None
+def fetch_state(response: Response) -> tuple[str, str]:
+    """(state, reason) of a 2xx response: fetched, or not_modified from the HTTP cache."""
+    if "cached" not in response.flags:
+        return FETCHED, ""
+    if response.meta.get(REVALIDATED_FLAG):
+        return NOT_MODIFIED, CACHE_REVALIDATED
+    return NOT_MODIFIED, CACHE_FRESH
 
 
-def failure_reason(failure: Failure) -> str:
-    """The counted reason a request failed: non-2xx, ignored, or a download error."""
-    if failure.check(HttpError):
-        return FAILED_NON_2XX
-    if failure.check(IgnoreRequest):
-        return REQUEST_IGNORED
-    return FAILED_DOWNLOAD
-
-
-def failure_status(failure: Failure) -> int | None:
-    """The HTTP status of a non-2xx failure, else None."""
-    if failure.check(HttpError):
-        return failure.value.response.status
-    return None
+def failure_outcome(failure: Failure) -> tuple[str, str]:
+    """(state, reason) of a request that ended in an errback: failed or skipped."""
+    error = failure.value
+    if isinstance(error, SkippedRequest):
+        return SKIPPED, error.reason
+    if isinstance(error, RateLimitedRequest):
+        return FAILED, "rate_limited"
+    if isinstance(error, HttpError):
+        return FAILED, f"http_{error.response.status}"
+    if isinstance(error, IgnoreRequest):
+        if MAX_REDIRECTS_MESSAGE in str(error):
+            return FAILED, "too_many_redirects"
+        return SKIPPED, "ignored"
+    if isinstance(error, (DownloadCancelledError, CancelledError)):
+        return SKIPPED, SKIP_OVER_SIZE  # the only cancellation is DOWNLOAD_MAXSIZE's
+    if isinstance(error, (DownloadTimeoutError, TimeoutError, TCPTimedOutError)):
+        return FAILED, "timeout"
+    if isinstance(error, ResponseDataLossError):
+        return FAILED, "data_loss"
+    if isinstance(error, DNSLookupError) or type(error).__name__ == "CannotResolveHostError":
+        return FAILED, "dns_error"
+    if isinstance(error, (DownloadConnectionRefusedError, ConnectError)):
+        return FAILED, "connection_refused"
+    if isinstance(error, (ConnectionLost, ConnectionDone, ResponseFailed)):
+        return FAILED, "connection_lost"
+    return FAILED, "download_error"

@@ -1,17 +1,19 @@
 """A loopback HTTP server for the bundled sample documentation site.
 
-The scrape stage's `sample` profile crawls this server with the same spiders that crawl
-the real WordPress sites, so the server behaves like a plain static host plus the one
-dynamic route the plugin spider needs:
+The scrape stage's `sample` profile crawls this server with the same spider that crawls
+the real WordPress sites, so the server behaves like a plain static host plus the
+dynamic routes of the real APIs (built by `scraping.sample_api`):
 
 - `/some/dir/` serves `some/dir/index.html`; `/some/dir` redirects to `/some/dir/`.
-- Responses carry Content-Type, Content-Length, Last-Modified and a content-hash ETag.
+- Responses carry Content-Type, Content-Length, Last-Modified, a content-hash ETag and
+  `Cache-Control: max-age=0`; a conditional request (If-None-Match, If-Modified-Since)
+  whose validator still matches gets `304 Not Modified`, as from a real host.
 - `robots.txt` and `sitemap.xml` are served with `{{origin}}` replaced by the server's
   own origin (`http://127.0.0.1:PORT`), because a real sitemap lists absolute URLs and
   the port changes on every run.
-- `/api/plugins/info/1.2/?action=plugin_information&request[slug]=X` answers with
-  `api/plugins/info/1.2/X.json`, like api.wordpress.org; an unknown slug gets a 404 JSON
-  error, as the real API does.
+- `/documentation/wp-json/wp/v2/articles` is a WordPress REST collection of the
+  documentation articles; `/api/plugins/info/1.2/` answers `plugin_information` and
+  `query_plugins` like api.wordpress.org.
 
 Every request's path (with its query) is logged in order, so tests can prove what the
 crawler did not fetch. Last-Modified is one fixed snapshot date by default rather than
@@ -21,17 +23,18 @@ across clones.
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 import threading
 import time
 from contextlib import contextmanager
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
+
+from scraping.sample_api import (PLUGIN_API_PATH, REST_COLLECTIONS, plugin_api_reply,
+                                 rest_collection_reply)
 
 SAMPLE_SITE_ROOT = Path(__file__).resolve().parent / "sample_site"
 # When the sample site snapshot was written; sent as every file's Last-Modified.
@@ -39,8 +42,9 @@ SAMPLE_SITE_SNAPSHOT = 1767225600.0  # 2026-01-01T00:00:00Z
 ORIGIN_PLACEHOLDER = "{{origin}}"
 # Files whose text is a template for the server's origin.
 ORIGIN_TEMPLATED = frozenset({"robots.txt", "sitemap.xml"})
-PLUGIN_API_PATH = "/api/plugins/info/1.2/"
-PLUGIN_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+# Every reply may be stored but must be revalidated: the sample files change with the
+# code, and robots.txt, the sitemap and REST replies change with the port.
+CACHE_CONTROL = "max-age=0"  # not no-cache: Scrapy's RFC2616Policy never revalidates those
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".json": "application/json",
@@ -78,8 +82,10 @@ class SampleSiteServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0,
-                 last_modified: float | None = SAMPLE_SITE_SNAPSHOT):
+                 last_modified: float | None = SAMPLE_SITE_SNAPSHOT,
+                 cache_control: str = CACHE_CONTROL):
         self.root = Path(root).resolve()
+        self.cache_control = cache_control
         if not self.root.is_dir():
             raise FileNotFoundError(f"sample site folder not found: {self.root}")
         self.last_modified = last_modified  # None: each file's mtime
@@ -129,9 +135,15 @@ class SampleSiteHandler(BaseHTTPRequestHandler):
         self.server.log_request_path(self.path)
         parts = urlsplit(self.path)
         if parts.path == PLUGIN_API_PATH:
-            status, body = plugin_info_reply(self.server.root, parts.query)
-            extra = self._validators(body) if status == HTTPStatus.OK else {}
-            self._send(status, body, "application/json", send_body=send_body, extra=extra)
+            reply = plugin_api_reply(self.server.root, parts.query)
+            self._send_document(reply.status, reply.body, "application/json", send_body,
+                                reply.headers)
+            return
+        if parts.path in REST_COLLECTIONS:
+            reply = rest_collection_reply(self.server.root, parts.path, parts.query,
+                                          self.server.base_url, self._stamp(None))
+            self._send_document(reply.status, reply.body, "application/json; charset=UTF-8",
+                                send_body, reply.headers)
             return
         target = resolve_static_path(self.server.root, parts.path)
         if target is None:
@@ -145,30 +157,66 @@ class SampleSiteHandler(BaseHTTPRequestHandler):
             body = target.read_bytes()
             if target.name in ORIGIN_TEMPLATED and target.parent == self.server.root:
                 body = render_templated(body, self.server.base_url)
-            self._send(HTTPStatus.OK, body, content_type_for(target), send_body=send_body,
-                       extra=self._validators(body, target))
+            self._send_document(HTTPStatus.OK, body, content_type_for(target), send_body,
+                                source=target)
 
-    def _validators(self, body: bytes, source: Path | None = None) -> dict[str, str]:
-        """Last-Modified (the snapshot date, or the file's mtime) and a content ETag."""
+    def _send_document(self, status: int, body: bytes, content_type: str, send_body: bool,
+                       extra: dict[str, str] | None = None, source: Path | None = None) -> None:
+        """A reply with validators; 304 when the request's validators still match."""
+        extra = dict(extra or {})
+        if status == HTTPStatus.OK:
+            validators = self._validators(body, source)
+            extra.update(validators)
+            extra["Cache-Control"] = self.server.cache_control
+            if not_modified(self.headers, validators):
+                self._send(HTTPStatus.NOT_MODIFIED, b"", content_type, send_body=False,
+                           extra=extra, length=False)
+                return
+        self._send(status, body, content_type, send_body=send_body, extra=extra)
+
+    def _stamp(self, source: Path | None) -> float:
         stamp = self.server.last_modified
         if stamp is None:
             stamp = source.stat().st_mtime if source is not None else self.server.started
-        return {"Last-Modified": formatdate(stamp, usegmt=True), "ETag": etag_for(body)}
+        return stamp
+
+    def _validators(self, body: bytes, source: Path | None = None) -> dict[str, str]:
+        """Last-Modified (the snapshot date, or the file's mtime) and a content ETag."""
+        return {"Last-Modified": formatdate(self._stamp(source), usegmt=True),
+                "ETag": etag_for(body)}
 
     def _send_not_found(self, send_body: bool) -> None:
         body = b"<!DOCTYPE html><title>Not found</title><p>Not found.</p>\n"
         self._send(HTTPStatus.NOT_FOUND, body, "text/html; charset=utf-8", send_body=send_body)
 
     def _send(self, status: int, body: bytes, content_type: str, send_body: bool,
-              extra: dict[str, str] | None = None) -> None:
+              extra: dict[str, str] | None = None, length: bool = True) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if length:
+            self.send_header("Content-Length", str(len(body)))
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()
         if send_body:
             self.wfile.write(body)
+
+
+def not_modified(request_headers, validators: dict[str, str]) -> bool:
+    """Whether a conditional GET may be answered 304 (RFC 9110: If-None-Match wins)."""
+    if_none_match = request_headers.get("If-None-Match")
+    if if_none_match is not None:
+        tags = {tag.strip() for tag in if_none_match.split(",")}
+        return "*" in tags or validators["ETag"] in tags
+    if_modified_since = request_headers.get("If-Modified-Since")
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+            last = parsedate_to_datetime(validators["Last-Modified"])
+        except (TypeError, ValueError):
+            return False
+        return last <= since
+    return False
 
 
 def resolve_static_path(root: Path, url_path: str) -> Path | None:
@@ -188,34 +236,18 @@ def resolve_static_path(root: Path, url_path: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def plugin_info_reply(root: Path, query: str) -> tuple[int, bytes]:
-    """Status and JSON body for a plugin-information query string, like api.wordpress.org."""
-    args = parse_qs(query)
-    action = args.get("action", [""])[0]
-    if action != "plugin_information":
-        return HTTPStatus.BAD_REQUEST, _json({"error": "Action not implemented."})
-    slug = args.get("request[slug]", [""])[0]
-    info = root / PLUGIN_API_PATH.strip("/") / f"{slug}.json"
-    if not PLUGIN_SLUG.match(slug) or not info.is_file():
-        return HTTPStatus.NOT_FOUND, _json({"error": "Plugin not found."})
-    return HTTPStatus.OK, info.read_bytes()
-
-
-def _json(data: dict) -> bytes:
-    return json.dumps(data).encode("utf-8")
-
-
 @contextmanager
 def serve_sample_site(root: str | Path = SAMPLE_SITE_ROOT, host: str = "127.0.0.1",
                       port: int = 0,
                       last_modified: float | None = SAMPLE_SITE_SNAPSHOT,
-                      ) -> Iterator[SampleSiteServer]:
+                      cache_control: str = CACHE_CONTROL) -> Iterator[SampleSiteServer]:
     """Serve `root` on a loopback port in a background thread; stop it on exit.
 
     Yields the running server: `.base_url` is its origin (`http://127.0.0.1:PORT`),
     `.requested_paths` the log of every path requested so far.
     """
-    server = SampleSiteServer(Path(root), host=host, port=port, last_modified=last_modified)
+    server = SampleSiteServer(Path(root), host=host, port=port, last_modified=last_modified,
+                              cache_control=cache_control)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="sample-site", daemon=True)
     thread.start()

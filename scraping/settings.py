@@ -1,7 +1,8 @@
-"""Scrapy settings for the scrape stage: the one settings module.
+"""Scrapy settings for the docs spider: the one settings module.
 
-Values that come from params.yaml (the user agent, the download delay) are set here to
-safe defaults and overridden by `scraping.scrape.crawl_settings()` for each run.
+Values that come from params.yaml or the sources profile (the user agent, the delay,
+size and time limits, the cache and job folders) are set here to safe defaults and
+overridden by `scraping.crawl.crawl_settings()` for each run.
 """
 
 BOT_NAME = "wpqa"
@@ -17,16 +18,39 @@ USER_AGENT = "wpqa/0.1 (+https://github.com/wpqa/wpqa; documentation dataset cra
 ROBOTSTXT_OBEY = True
 
 # A few parallel requests per host; AutoThrottle stretches the delay when a host slows
-# down and never goes below DOWNLOAD_DELAY (params.yaml scrape.download_delay).
+# down and never goes below DOWNLOAD_DELAY (the profile's crawl.min_download_delay, 1 s
+# for the real sites: at most one request per second per host).
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
 DOWNLOAD_DELAY = 1.0
 AUTOTHROTTLE_ENABLED = True
-AUTOTHROTTLE_START_DELAY = 1.0  # crawl_settings() sets it to the download delay
-AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 60.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 DOWNLOAD_TIMEOUT = 30
 RETRY_TIMES = 2
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+
+# Our middlewares (scraping/middlewares.py) replace three of Scrapy's: the source rules
+# check every redirect hop (by host *and* port, which Scrapy's offsite filter cannot), the
+# robots.txt and retry middlewares count their reasons and honour Retry-After.
+DOWNLOADER_MIDDLEWARES = {
+    "scraping.middlewares.SourceRulesMiddleware": 40,
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "scraping.middlewares.ObeyRobotsMiddleware": 100,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "scraping.middlewares.RetryAfterMiddleware": 550,
+    "scraping.middlewares.CacheRevalidationMiddleware": 950,
+}
+REQUEST_FINGERPRINTER_CLASS = "scraping.middlewares.PublicUrlFingerprinter"
+
+# The HTTP cache with the RFC 2616 policy: stored replies are reused while fresh and
+# revalidated with If-None-Match / If-Modified-Since after that, so a re-crawl of an
+# unchanged site costs 304s, not pages. crawl_settings() sets HTTPCACHE_DIR.
+HTTPCACHE_ENABLED = False
+HTTPCACHE_POLICY = "scrapy.extensions.httpcache.RFC2616Policy"
+HTTPCACHE_STORAGE = "scraping.middlewares.PublicUrlCacheStorage"
 
 # Documentation pages need no session.
 COOKIES_ENABLED = False

@@ -6,19 +6,23 @@ so the spiders' callbacks stay thin and tests call these directly on saved pages
 from __future__ import annotations
 
 import gzip
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from posixpath import splitext
+from typing import Iterable
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import lxml.etree
 import lxml.html
 from scrapy.linkextractors import IGNORED_EXTENSIONS
 
+from scraping.ledger import SKIP_FILTERED, SKIP_OFFSITE
 from scraping.sources import HtmlSource
 
-SKIP_OFFSITE = "offsite"
-SKIP_FILTERED = "filtered"
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit for one uncompressed file
+MAX_URL_LENGTH = 2083  # Scrapy's URLLENGTH_LIMIT would drop longer ones without a word
+DEFAULT_PORTS = {"http": 80, "https": 443}
 _IGNORED_SUFFIXES = frozenset("." + ext for ext in IGNORED_EXTENSIONS)
 
 
@@ -84,32 +88,72 @@ def parse_sitemap(body: bytes) -> SitemapUrls:
 
 @dataclass(frozen=True)
 class UrlDecision:
-    """Whether a URL may be crawled: the source it belongs to, or why it is skipped."""
+    """Whether a page URL may be crawled: the source it belongs to, or why it is skipped."""
 
-    source: str | None
+    source: HtmlSource | None
     skip_reason: str | None = None  # SKIP_OFFSITE | SKIP_FILTERED
 
 
-def classify_url(url: str, sources: tuple[HtmlSource, ...] | list[HtmlSource]) -> UrlDecision:
-    """Which html source `url` belongs to, or why the docs spider must not request it.
+def classify_url(url: str, sources: Iterable[HtmlSource]) -> UrlDecision:
+    """Which html source `url` belongs to, or why the crawl must not request it.
 
-    Off-site: no source has the URL's origin. Filtered: on a source's site but outside
-    every source's `allow` prefixes, inside a `deny` prefix, carrying a query string
-    (search, reply and calendar links are crawler traps), or naming a non-page file.
-    The first matching source in config order wins.
+    Off-site: on no source's allowed domains. Filtered: on a source's domains but outside
+    every such source's `allow` patterns, inside a `deny` pattern, carrying a query string
+    (search, reply and calendar links are crawler traps), naming a non-page file, or
+    longer than browsers accept. The first matching source in config order wins.
     """
-    parts = urlsplit(url)
-    on_site = [s for s in sources if s.site.lower() == origin_of(url)]
+    on_site = [s for s in sources if is_allowed_domain(url, s.allowed_domains)]
     if not on_site:
         return UrlDecision(None, SKIP_OFFSITE)
+    parts = urlsplit(url)
     path = parts.path or "/"
-    if parts.query or splitext(path)[1].lower() in _IGNORED_SUFFIXES:
+    if (parts.query or splitext(path)[1].lower() in _IGNORED_SUFFIXES
+            or len(url) > MAX_URL_LENGTH):
         return UrlDecision(None, SKIP_FILTERED)
     for source in on_site:
-        if (any(path.startswith(p) for p in source.allow)
-                and not any(path.startswith(p) for p in source.deny)):
-            return UrlDecision(source.name)
+        if matches_any(path, source.allow) and not matches_any(path, source.deny):
+            return UrlDecision(source)
     return UrlDecision(None, SKIP_FILTERED)
+
+
+def matches_any(path: str, patterns: Iterable[str]) -> bool:
+    """Whether `path` starts with one of the prefixes or matches one of the `^` regexes."""
+    for pattern in patterns:
+        if pattern.startswith("^"):
+            if _compiled(pattern).search(path):
+                return True
+        elif path.startswith(pattern):
+            return True
+    return False
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def is_allowed_domain(url: str, domains: Iterable[str]) -> bool:
+    """Whether `url`'s host is one of `domains` or a subdomain of one.
+
+    An entry with a port (`127.0.0.1:8000`) matches that port only, so two loopback
+    servers on one host are two sites.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return False
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
+    except ValueError:
+        return False
+    for domain in domains:
+        name, _, wanted_port = domain.partition(":")
+        if wanted_port:
+            if host == name and port == int(wanted_port):
+                return True
+        elif host == name or host.endswith("." + name):
+            return True
+    return False
 
 
 def rewrite_origin(url: str, origin: str, public_origin: str) -> str:
@@ -130,17 +174,53 @@ def plugin_info_url(api: str, slug: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 
+def query_plugins_url(api: str, per_page: int, page: int = 1) -> str:
+    """A query_plugins request for the directory's most popular plugins."""
+    parts = urlsplit(api)
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    query = urlencode({"action": "query_plugins", "request[browse]": "popular",
+                       "request[per_page]": per_page, "request[page]": page})
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+# Only the fields a Page keeps: the reply shrinks to a fraction (no _links, excerpt, guid).
+REST_FIELDS = "id,link,modified,parent,menu_order,title,content"
+
+
+def rest_page_url(collection: str, per_page: int, page: int) -> str:
+    """One page of a WordPress REST collection, in a stable order (oldest id first)."""
+    query = urlencode({"per_page": per_page, "page": page, "orderby": "id", "order": "asc",
+                       "_fields": REST_FIELDS})
+    return f"{collection}?{query}"
+
+
+def readme_url(template: str, slug: str) -> str:
+    return template.replace("{slug}", slug)
+
+
+def raw_markdown_url(source: str, manifest_url: str) -> str:
+    """Where to fetch a manifest entry's `markdown_source`.
+
+    Relative paths resolve against the manifest's URL; a github.com `blob` page becomes
+    the raw file it shows (raw.githubusercontent.com), as WordPress's own importer does.
+    """
+    url = urljoin(manifest_url, source.strip())
+    parts = urlsplit(url)
+    if parts.netloc.lower() in ("github.com", "www.github.com"):
+        segments = parts.path.split("/")
+        # /OWNER/REPO/blob/BRANCH/path...
+        if len(segments) > 4 and segments[3] == "blob":
+            path = "/".join(segments[:3] + segments[4:])
+            return urlunsplit(("https", "raw.githubusercontent.com", path, "", ""))
+    return strip_fragment(url)
+
+
 def origin_of(url: str) -> str:
     """`scheme://host[:port]` of an http(s) URL in lower case; "" for other URLs."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return ""
     return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def is_on_site(url: str, sources: tuple[HtmlSource, ...] | list[HtmlSource]) -> bool:
-    """Whether `url` is on one of the sources' sites (any path)."""
-    return any(s.site.lower() == origin_of(url) for s in sources)
 
 
 def host_of(url: str) -> str:

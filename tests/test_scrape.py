@@ -1,9 +1,10 @@
-"""Tests of the scrape stage: pure URL/sitemap/response functions, the loopback server,
-and real crawls of real loopback servers.
+"""Tests of the scrape stage: pure URL, API-reply, ledger and response functions, the
+sources config, the loopback sample server, and real crawls of real loopback servers.
 
 Crawls run `python -m scraping.scrape` in a subprocess, because Twisted's reactor starts
 only once per process. Most crawls use a server this test process owns (`--site-url`),
-so its request log can prove what the crawler never fetched.
+so its request log can prove what the crawler never fetched. The fault-injection suite
+and the resume test are in test_scrape_faults.py.
 """
 from __future__ import annotations
 
@@ -13,33 +14,48 @@ import json
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
+from scrapy.exceptions import (DownloadCancelledError, DownloadTimeoutError, IgnoreRequest,
+                               ResponseDataLossError)
 from scrapy.http import HtmlResponse, Request, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import ConnectionRefusedError
+from twisted.python.failure import Failure
 
 from scraping.build_sitemap import UNLISTED, list_sitemap_paths, page_paths, render_sitemap
+from scraping.crawl import CrawlOptions, build_summary, crawl_settings, documents_add_up
 from scraping.items import FetchedDocument
+from scraping.ledger import PageBudget, UrlLedger, summary_adds_up
+from scraping.middlewares import RateLimitedRequest, SkippedRequest, retry_after_seconds
 from scraping.pipelines import PageRowsPipeline, page_from_document
-from scraping.responses import document_from_response, plugin_info_problem
-from scraping.scrape import build_metrics, crawl_settings, main, split_page_budget
-from scraping.serve import SAMPLE_SITE_ROOT, plugin_info_reply, serve_sample_site
-from scraping.sources import SOURCES_PATH, HtmlSource, SourcesError, load_sources, parse_sources
-from scraping.spiders.docs import CrawlFrontier
-from scraping.spiders.plugin_api import plan_plugin_requests
-from scraping.urls import (classify_url, extract_links, parse_sitemap, plugin_info_url,
-                           rewrite_origin)
+from scraping.responses import failure_outcome, fetch_state, response_text
+from scraping.sample_api import (collection_articles, plugin_api_reply, plugin_info_reply,
+                                 rest_collection_reply)
+from scraping.scrape import main
+from scraping.serve import SAMPLE_SITE_ROOT, serve_sample_site
+from scraping.sources import (SOURCES_PATH, HtmlSource, PluginApiSource, RestSource,
+                              SourcesError, load_sources, needs_origin, parse_sources)
+from scraping.urls import (classify_url, extract_links, is_allowed_domain, parse_sitemap,
+                           plugin_info_url, query_plugins_url, raw_markdown_url,
+                           rest_page_url, rewrite_origin)
+from scraping.wpapi import (next_rest_pages, parse_manifest, parse_query_plugins,
+                            parse_rest_page, plugin_info_problem)
 from wpqa.params import load_params
 from wpqa.records import Page
 
 REPO = Path(__file__).resolve().parents[1]
+REAL_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
 PUBLIC = "https://sample.wpqa.test"
 CRAWL_TIMEOUT_S = 60
-DOCS = HtmlSource(name="documentation", site="http://127.0.0.1:8000", sitemaps=(),
-                  start_urls=(), allow=("/documentation/",), deny=("/documentation/old/",))
-PLUGINS = HtmlSource(name="plugins", site="http://127.0.0.1:8000", sitemaps=(),
-                     start_urls=(), allow=("/plugins/",), deny=())
+DOCS = HtmlSource(name="documentation", start_urls=(), sitemaps=(),
+                  allowed_domains=("127.0.0.1:8000",), allow=("/documentation/",),
+                  deny=("/documentation/old/",))
+PLUGINS = HtmlSource(name="plugins", start_urls=(), sitemaps=(),
+                     allowed_domains=("127.0.0.1:8000",), allow=(r"^/plugins/[a-z0-9-]+/docs/",))
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -51,14 +67,15 @@ def write_params(path: Path, **scrape) -> Path:
     return path
 
 
-def run_scrape(tmp: Path, *args: str, **scrape) -> tuple[subprocess.CompletedProcess, Path, Path]:
+def run_scrape(tmp: Path, *args: str, cache: Path | None = None,
+               **scrape) -> tuple[subprocess.CompletedProcess, Path, Path]:
     """Run the stage in a subprocess; return the process, pages.jsonl and metrics.json."""
     tmp.mkdir(parents=True, exist_ok=True)
     params = write_params(tmp / "params.yaml", **scrape)
     out, metrics = tmp / "raw", tmp / "metrics.json"
     proc = subprocess.run(
         [sys.executable, "-m", "scraping.scrape", "--params", str(params), "--out", str(out),
-         "--metrics", str(metrics), *args],
+         "--metrics", str(metrics), "--cache-dir", str(cache or tmp / "cache"), *args],
         cwd=REPO, capture_output=True, text=True, timeout=CRAWL_TIMEOUT_S)
     return proc, out / "pages.jsonl", metrics
 
@@ -67,11 +84,11 @@ def read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def http_get(base_url: str, path: str) -> tuple[int, dict[str, str], bytes]:
+def http_get(base_url: str, path: str, headers: dict | None = None) -> tuple[int, dict[str, str], bytes]:
     host, port = base_url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=5)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         resp = conn.getresponse()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:
@@ -90,8 +107,18 @@ def write_page(root: Path, url_path: str, title: str, body: str) -> None:
     (folder / "index.html").write_text(page_html(title, body), encoding="utf-8")
 
 
-def make_tiny_site(root: Path, offsite_origin: str) -> None:
-    """A six-page site whose links exercise every crawl rule.
+TINY_SOURCES = {"sample": {"public_origin": PUBLIC, "crawl": {"min_download_delay": 0},
+                           "sources": {
+    "documentation": {"kind": "html", "sitemaps": ["{origin}/sitemap.xml"],
+                      "allow": ["/documentation/"]},
+    "plugins": {"kind": "html", "sitemaps": ["{origin}/sitemap.xml"], "allow": ["/plugins/"],
+                "body_selector": ".entry-content"},
+    "plugin_api": {"kind": "plugin_api", "api": "{origin}/api/plugins/info/1.2/"},
+}}}
+
+
+def make_tiny_site(root: Path, offsite_origin: str) -> Path:
+    """A six-page site whose links exercise every crawl rule; returns its sources file.
 
     Sitemap lists /documentation/, /documentation/alpha/ and the plugin docs page;
     beta and gamma are reachable only by links (gamma two links deep).
@@ -130,13 +157,25 @@ def make_tiny_site(root: Path, offsite_origin: str) -> None:
         (api / f"{slug}.json").write_text(json.dumps({
             "name": name, "slug": slug, "version": "1.0",
             "sections": {"faq": "<h4>Does it work?</h4><p>Yes.</p>"}}), encoding="utf-8")
+    (api / "index.json").write_text(json.dumps({"plugins": ["acme-forms", "fern-cache"]}),
+                                    encoding="utf-8")
     (root / "sitemap.xml").write_text(render_sitemap(list_sitemap_paths(
         root, unlisted=frozenset({"/documentation/beta/", "/documentation/gamma/"}))),
         encoding="utf-8")
+    sources = root.parent / "tiny-sources.yaml"
+    sources.write_text(yaml.safe_dump(TINY_SOURCES), encoding="utf-8")
+    return sources
 
 
 def make_offsite_site(root: Path) -> None:
     write_page(root, "/documentation/stolen/", "Another site", "<p>Never crawled.</p>")
+
+
+def fixture_json(name: str) -> dict:
+    path = REAL_FIXTURES / "wp-rest" / name
+    if not path.is_file():
+        pytest.skip(f"shared fixture {path} is absent")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 # --- pure functions: urls ------------------------------------------------------------
@@ -153,6 +192,7 @@ def test_extract_links_honours_base_href_and_survives_empty_input():
     html = '<html><head><base href="/docs/v2/"></head><body><a href="page/">p</a></body></html>'
     assert extract_links(html, "http://h/x/") == ["http://h/docs/v2/page/"]
     assert extract_links("", "http://h/") == []
+    assert extract_links("<<<>>> \x00 not html <a href=", "http://h/") == []
 
 
 def test_parse_sitemap_reads_urlset_index_and_gzip():
@@ -171,14 +211,26 @@ def test_parse_sitemap_reads_urlset_index_and_gzip():
 
 def test_classify_url_names_the_source_or_the_skip_reason():
     sources = (DOCS, PLUGINS)
-    assert classify_url("http://127.0.0.1:8000/documentation/x/", sources).source == "documentation"
-    assert classify_url("http://127.0.0.1:8000/plugins/p/docs/", sources).source == "plugins"
-    for url in ("http://127.0.0.1:9999/documentation/x/", "https://127.0.0.1:8000/documentation/",
+    assert classify_url("http://127.0.0.1:8000/documentation/x/", sources).source == DOCS
+    assert classify_url("https://127.0.0.1:8000/documentation/x/", sources).source == DOCS
+    assert classify_url("http://127.0.0.1:8000/plugins/p/docs/a/", sources).source == PLUGINS
+    for url in ("http://127.0.0.1:9999/documentation/x/", "http://localhost:8000/documentation/",
                 "http://example.org/documentation/"):
         assert classify_url(url, sources).skip_reason == "offsite", url
     for url in ("http://127.0.0.1:8000/", "http://127.0.0.1:8000/documentation/old/x/",
-                "http://127.0.0.1:8000/documentation/?s=a", "http://127.0.0.1:8000/documentation/a.pdf"):
+                "http://127.0.0.1:8000/documentation/?s=a", "http://127.0.0.1:8000/documentation/a.pdf",
+                "http://127.0.0.1:8000/plugins/p/", "http://127.0.0.1:8000/documentation/" + "x" * 2100):
         assert classify_url(url, sources).skip_reason == "filtered", url
+
+
+def test_allowed_domains_take_subdomains_and_ports_into_account():
+    assert is_allowed_domain("https://docs.example.org/a", ("example.org",))
+    assert not is_allowed_domain("https://example.org.evil.test/a", ("example.org",))
+    assert not is_allowed_domain("https://notexample.org/a", ("example.org",))
+    assert is_allowed_domain("http://127.0.0.1:8000/a", ("127.0.0.1:8000",))
+    assert not is_allowed_domain("http://127.0.0.1:8001/a", ("127.0.0.1:8000",))
+    assert is_allowed_domain("https://h.test/a", ("h.test:443",))
+    assert not is_allowed_domain("ftp://example.org/a", ("example.org",))
 
 
 def test_rewrite_origin_only_touches_the_loopback_origin():
@@ -189,77 +241,209 @@ def test_rewrite_origin_only_touches_the_loopback_origin():
     assert rewrite_origin("https://wordpress.org/x", "", "") == "https://wordpress.org/x"
 
 
-def test_plugin_info_url_matches_the_1_2_api_and_the_sample_server():
-    url = plugin_info_url("https://api.wordpress.org/plugins/info/1.2", "contact-form-7")
-    assert url == ("https://api.wordpress.org/plugins/info/1.2/"
-                   "?action=plugin_information&request%5Bslug%5D=contact-form-7")
-    status, body = plugin_info_reply(SAMPLE_SITE_ROOT, url.split("?", 1)[1].replace(
-        "contact-form-7", "no-such-plugin"))
-    assert status == 404 and json.loads(body) == {"error": "Plugin not found."}
+def test_api_urls_match_the_real_apis():
+    assert plugin_info_url("https://api.wordpress.org/plugins/info/1.2", "contact-form-7") == (
+        "https://api.wordpress.org/plugins/info/1.2/"
+        "?action=plugin_information&request%5Bslug%5D=contact-form-7")
+    assert query_plugins_url("https://api.wordpress.org/plugins/info/1.2/", 20) == (
+        "https://api.wordpress.org/plugins/info/1.2/?action=query_plugins"
+        "&request%5Bbrowse%5D=popular&request%5Bper_page%5D=20&request%5Bpage%5D=1")
+    url = rest_page_url("https://wordpress.org/documentation/wp-json/wp/v2/articles", 100, 2)
+    assert url.startswith("https://wordpress.org/documentation/wp-json/wp/v2/articles?per_page=100&page=2&")
+    assert "_fields=id%2Clink%2Cmodified%2Cparent%2Cmenu_order%2Ctitle%2Ccontent" in url
 
 
-# --- pure functions: frontier, responses, pipeline, metrics -------------------------
-
-def test_crawl_frontier_dedupes_counts_skips_once_and_keeps_the_budget():
-    frontier = CrawlFrontier((DOCS,), max_pages=2)
-    site = "http://127.0.0.1:8000"
-    assert frontier.admit(site + "/documentation/a/") == "documentation"
-    assert frontier.admit(site + "/documentation/a/#frag") is None  # same page
-    for _ in range(2):
-        assert frontier.admit("http://example.org/documentation/") is None
-        assert frontier.admit(site + "/plugins/") is None
-    assert frontier.admit(site + "/documentation/b/") == "documentation"
-    assert frontier.admit(site + "/documentation/c/") is None  # budget spent
-    frontier.release()  # e.g. b was forbidden by robots.txt
-    assert frontier.admit(site + "/documentation/c/") == "documentation"
-    assert frontier.skipped_counts() == {"filtered": 1, "offsite": 1, "page_limit": 1}
+def test_raw_markdown_url_resolves_manifest_paths_and_github_pages():
+    manifest = "https://raw.githubusercontent.com/WordPress/gutenberg/trunk/docs/manifest.json"
+    assert raw_markdown_url("../docs/how-to/a.md", manifest) == \
+        "https://raw.githubusercontent.com/WordPress/gutenberg/trunk/docs/how-to/a.md"
+    assert raw_markdown_url("https://github.com/wp-cli/handbook/blob/main/guides/x.md", manifest) == \
+        "https://raw.githubusercontent.com/wp-cli/handbook/main/guides/x.md"
 
 
-def test_split_page_budget_serves_plugin_replies_first():
-    assert split_page_budget(400, 6) == (6, 394)
-    assert split_page_budget(4, 6) == (4, 0)
-    assert split_page_budget(5, 0) == (0, 5)
+# --- pure functions: API replies -----------------------------------------------------
+
+def test_parse_rest_page_reads_real_items_and_keeps_their_metadata():
+    article = fixture_json("wporg-docs-rest__documentation__manage-plugins.json")
+    handbook = fixture_json("devhub-rest__plugins__plugin-basics.json")
+    collection = "https://wordpress.org/documentation/wp-json/wp/v2/articles"
+    page = parse_rest_page(json.dumps([article, handbook]),
+                           {"x-wp-total": "2", "x-wp-totalpages": "7"}, collection)
+    assert page.problem is None and page.total_pages == 7 and not page.dropped
+    first, second = page.items
+    assert first.link == "https://wordpress.org/documentation/article/manage-plugins/"
+    assert first.body == article["content"]["rendered"] and "<h2" in first.body
+    assert first.meta == {"link": first.link, "modified": article["modified"], "parent": "",
+                          "menu_order": "0", "title": "Manage Plugins", "collection": collection}
+    assert second.meta["parent"] == str(handbook["parent"])
+    assert second.meta["menu_order"] == str(handbook["menu_order"])
 
 
-def test_plan_plugin_requests_dedupes_slugs_and_caps():
-    sources = load_sources(SOURCES_PATH, "live").plugin_api
-    plan = plan_plugin_requests(sources, ["akismet", "akismet", "classic-editor"], max_pages=5)
-    assert [(s, slug) for s, slug, _ in plan] == [("plugin_api", "akismet"),
-                                                  ("plugin_api", "classic-editor")]
-    assert len(plan_plugin_requests(sources, ["a", "b", "c"], max_pages=2)) == 2
+def test_parse_rest_page_counts_items_it_cannot_store_and_spots_error_replies():
+    protected = {"link": "https://h/a/", "content": {"rendered": "", "protected": True}}
+    broken = {"title": {"rendered": "No link"}, "content": {"rendered": "<p>x</p>"}}
+    page = parse_rest_page(json.dumps([protected, broken, "nonsense"]), {}, "https://h/c")
+    assert page.items == () and page.dropped == Counter({"invalid_item": 2, "protected": 1})
+    assert page.total_pages is None
+    assert parse_rest_page(b'{"code": "rest_no_route", "message": "No route"}', {}, "c").problem == "error_reply"
+    assert parse_rest_page(b"<html>", {}, "c").problem == "invalid_json"
+    assert parse_rest_page(b'{"a": 1}', {}, "c").problem == "not_a_collection"
 
 
-def test_document_from_response_keeps_html_and_rejects_other_types():
-    request = Request("http://h/documentation/a/")
-    html = HtmlResponse(request.url, body=b"<p>caf\xc3\xa9</p>", request=request,
-                        headers={"Content-Type": "text/html; charset=utf-8", "ETag": '"1"'})
-    doc = document_from_response(html, "documentation", "html")
-    assert doc.body == "<p>café</p>" and doc.headers["etag"] == '"1"' and doc.status == 200
-    feed = TextResponse(request.url, body=b"<rss/>", request=request,
-                        headers={"Content-Type": "application/rss+xml"})
-    assert document_from_response(feed, "documentation", "html") is None
-    assert document_from_response(feed, "plugin_api", "plugin_api") is not None
+def test_next_rest_pages_follow_the_header_or_full_pages():
+    two = parse_rest_page(json.dumps([{"link": "https://h/a/", "content": {"rendered": "x"}}] * 2),
+                          {"x-wp-totalpages": "3"}, "c")
+    assert list(next_rest_pages(1, two, 2)) == [2, 3]
+    assert list(next_rest_pages(2, two, 2)) == []  # page 1 already asked for all of them
+    headless = parse_rest_page(json.dumps([{"link": "https://h/a/", "content": {"rendered": "x"}}] * 2),
+                               {}, "c")
+    assert list(next_rest_pages(4, headless, 2)) == [5]
+    assert list(next_rest_pages(4, headless, 3)) == []
 
 
-def test_plugin_info_problem_spots_error_replies():
+def test_parse_query_plugins_and_plugin_info_replies():
+    listing = parse_query_plugins(json.dumps({
+        "info": {"page": 1, "pages": 3, "results": 60},
+        "plugins": [{"slug": "akismet", "name": "Akismet"}, {"slug": "akismet"}, {"name": "x"}]}))
+    assert listing.slugs == ("akismet",) and listing.pages == 3 and listing.problem is None
+    assert parse_query_plugins(b'{"error": "Invalid"}').problem == "error_reply"
+    assert parse_query_plugins(b"[]").problem == "not_a_plugin_listing"
     assert plugin_info_problem('{"slug": "akismet", "name": "Akismet"}') is None
-    assert plugin_info_problem('{"error": "Plugin not found."}') == "error_reply"
+    assert plugin_info_problem('{"error": "Plugin not found."}') == "plugin_not_found"
     assert plugin_info_problem("null") == "invalid_json"
     assert plugin_info_problem("<html>") == "invalid_json"
     assert plugin_info_problem("{}") == "not_plugin_info"
 
 
-def test_page_from_document_keeps_stable_headers_and_the_public_url():
+def test_parse_manifest_reads_both_manifest_shapes():
+    listed = parse_manifest(json.dumps([
+        {"title": "Handbook", "slug": "handbook", "markdown_source": "../docs/readme.md", "parent": None},
+        {"title": "Glossary", "slug": "glossary", "markdown_source": "../docs/glossary.md",
+         "parent": "handbook"},
+        {"title": "Broken"}]), "https://raw.githubusercontent.com/o/r/trunk/docs/manifest.json")
+    assert [e.url for e in listed.entries] == [
+        "https://raw.githubusercontent.com/o/r/trunk/docs/readme.md",
+        "https://raw.githubusercontent.com/o/r/trunk/docs/glossary.md"]
+    assert listed.entries[0].parent == "" and listed.entries[1].parent == "handbook"
+    assert listed.invalid_entries == 1 and listed.problem is None
+    keyed = parse_manifest(json.dumps({"config": {
+        "title": "Config", "slug": "config", "parent": None,
+        "markdown_source": "https://github.com/wp-cli/handbook/blob/main/config.md"}}),
+        "https://raw.githubusercontent.com/wp-cli/handbook/main/bin/handbook-manifest.json")
+    assert keyed.entries[0].url == "https://raw.githubusercontent.com/wp-cli/handbook/main/config.md"
+    assert keyed.entries[0].title == "Config"
+    assert parse_manifest(b"42", "https://h/m.json").problem == "not_a_manifest"
+
+
+# --- pure functions: the books -------------------------------------------------------
+
+def test_ledger_puts_every_url_in_one_state_and_the_summary_adds_up():
+    ledger = UrlLedger()
+    assert ledger.meet("u1", "docs", "page") and not ledger.meet("u1", "docs", "page")
+    assert ledger.skip("u2", "docs", "page", "robots")
+    assert not ledger.skip("u1", "docs", "page", "filtered")  # already met: unchanged
+    ledger.meet("u3", "docs", "page")
+    ledger.meet("u4", "docs", "sitemap")
+    ledger.finish("u1", "fetched")
+    ledger.finish("u3", "failed", "http_404")
+    ledger.finish("u1", "failed", "timeout")  # settled twice: a conflict, not a change
+    summary = ledger.summary()
+    assert summary["urls_met"] == 4 and summary["urls_pending"] == 1
+    assert summary["urls_failed_http_404"] == 1 and summary["urls_skipped_robots"] == 1
+    assert summary["urls_state_conflicts"] == 1 and summary_adds_up(summary)
+    assert ledger.fail_pending() == 1 and ledger.state_of("u4") == "failed"
+    restored = UrlLedger.from_state(json.loads(json.dumps(ledger.to_state())))
+    assert list(restored.rows()) == list(ledger.rows())
+    assert [row["url"] for row in ledger.rows()] == ["u1", "u2", "u3", "u4"]
+
+
+def test_page_budget_reserves_takes_and_releases():
+    budget = PageBudget(3)
+    assert budget.reserve() and budget.take(5) == 2 and not budget.reserve()
+    budget.release()
+    assert budget.remaining == 1 and budget.reserve()
+
+
+def test_build_summary_adds_up_pages_documents_and_urls():
+    ledger = UrlLedger()
+    ledger.meet("a", "documentation", "page")
+    ledger.finish("a", "fetched")
+    pages = [Page("u1", 200, {}, "", "documentation", "html"),
+             Page("u2", 200, {}, "", "plugin_api", "plugin_api")]
+    summary = build_summary(pages, ledger, {"documents_found": 3, "documents_stored": 3}, {"duplicate_url": 1},
+                            {"httpcache/revalidate": 4}, ["documentation", "developer", "plugin_api"])
+    assert summary["pages_stored"] == 2 and summary["pages_html"] == 1 and summary["pages_rest_item"] == 0
+    assert summary["pages_from_documentation"] == 1 and summary["pages_from_developer"] == 0
+    assert summary["documents_stored"] == 2 and summary["documents_dropped_duplicate_url"] == 1
+    assert documents_add_up(summary) and summary_adds_up(summary)
+    assert summary["http_cache_revalidated"] == 4 and list(summary) == sorted(summary)
+
+
+# --- pure functions: responses, failures, pipeline ----------------------------------
+
+def test_response_text_decodes_declared_and_meta_charsets():
+    request = Request("http://h/documentation/a/")
+    latin = HtmlResponse(request.url, body="<p>caf\xe9</p>".encode("latin-1"), request=request,
+                         headers={"Content-Type": "text/html; charset=iso-8859-1"})
+    assert response_text(latin, html=True) == "<p>café</p>"
+    meta = HtmlResponse(request.url, request=request, headers={"Content-Type": "text/html"},
+                        body=b'<meta charset="windows-1252"><p>5 \x80</p>')
+    assert "5 €" in response_text(meta, html=True)
+    feed = TextResponse(request.url, body=b"<rss/>", request=request,
+                        headers={"Content-Type": "application/rss+xml"})
+    assert response_text(feed, html=True) is None and response_text(feed) == "<rss/>"
+
+
+def test_failure_outcome_names_every_reason():
+    request = Request("http://h/a/")
+    response = HtmlResponse(request.url, status=503, request=request)
+    cases = [
+        (HttpError(response), ("failed", "http_503")),
+        (SkippedRequest("robots"), ("skipped", "robots")),
+        (RateLimitedRequest("wait"), ("failed", "rate_limited")),
+        (IgnoreRequest("max redirections reached"), ("failed", "too_many_redirects")),
+        (DownloadCancelledError("too big"), ("skipped", "over_size")),
+        (DownloadTimeoutError("slow"), ("failed", "timeout")),
+        (ResponseDataLossError(), ("failed", "data_loss")),
+        (ConnectionRefusedError(), ("failed", "connection_refused")),
+        (ValueError("?"), ("failed", "download_error")),
+    ]
+    for error, expected in cases:
+        failure = Failure(error)
+        failure.request = request
+        assert failure_outcome(failure) == expected, error
+
+
+def test_fetch_state_tells_fresh_cache_hits_from_revalidations():
+    request = Request("http://h/a/")
+    assert fetch_state(HtmlResponse(request.url, request=request)) == ("fetched", "")
+    fresh = HtmlResponse(request.url, request=request, flags=["cached"])
+    assert fetch_state(fresh) == ("not_modified", "fresh")
+    request.meta["wpqa_revalidated"] = True
+    assert fetch_state(HtmlResponse(request.url, request=request, flags=["cached"])) == \
+        ("not_modified", "revalidated")
+
+
+def test_retry_after_reads_seconds_and_dates():
+    assert retry_after_seconds(b"120") == 120.0
+    assert retry_after_seconds("Thu, 01 Jan 2026 00:01:40 GMT", now=1767225600.0) == 100.0
+    assert retry_after_seconds("Thu, 01 Jan 2026 00:00:00 GMT", now=1767225700.0) == 0.0
+    assert retry_after_seconds(None) is None and retry_after_seconds(b"soon") is None
+
+
+def test_page_from_document_keeps_stable_headers_and_public_urls():
     doc = FetchedDocument(
         url="http://127.0.0.1:5555/documentation/a/", status=200, body="<p>x</p>",
         headers={"content-type": "text/html", "date": "Mon, 01 Jan 2029 00:00:00 GMT",
                  "server": "x", "etag": '"e"', "last-modified": "Thu, 01 Jan 2026 00:00:00 GMT"},
-        source="documentation", kind="html")
+        source="documentation", kind="rest_item",
+        meta={"link": "http://127.0.0.1:5555/documentation/a/", "title": "A"})
     page = page_from_document(doc, "http://127.0.0.1:5555", PUBLIC)
     assert page == Page(url=PUBLIC + "/documentation/a/", status=200, body="<p>x</p>",
                         headers={"content-type": "text/html", "etag": '"e"',
                                  "last-modified": "Thu, 01 Jan 2026 00:00:00 GMT"},
-                        source="documentation", kind="html")
+                        source="documentation", kind="rest_item",
+                        meta={"link": PUBLIC + "/documentation/a/", "title": "A"})
 
 
 def test_pipeline_drops_a_second_document_for_the_same_url():
@@ -272,53 +456,75 @@ def test_pipeline_drops_a_second_document_for_the_same_url():
         pipeline.process_item(doc)
 
 
-def test_build_metrics_adds_up_pages_and_failures():
-    pages = [Page("u1", 200, {}, "", "documentation", "html"),
-             Page("u2", 200, {}, "", "plugin_api", "plugin_api")]
-    metrics = build_metrics(pages, {"responses_non_2xx": 2, "download_errors": 1,
-                                    "responses_status_404": 2},
-                            ["documentation", "developer", "plugin_api"])
-    assert metrics["pages_fetched"] == 2 and metrics["pages_html"] == 1
-    assert metrics["pages_from_documentation"] == 1 and metrics["pages_from_developer"] == 0
-    assert metrics["requests_failed"] == 3 and metrics["page_limit_reached"] == 0
-    assert list(metrics) == sorted(metrics)
-
-
-def test_crawl_settings_take_params_values():
-    params = load_params(REPO / "params.yaml").scrape
-    settings = crawl_settings(params, "http://127.0.0.1:1", PUBLIC)
-    assert settings["USER_AGENT"] == params.user_agent
-    assert settings.getfloat("DOWNLOAD_DELAY") == params.download_delay
+def test_crawl_settings_are_polite_by_default():
+    live = load_sources(SOURCES_PATH, "live")
+    settings = crawl_settings(live, CrawlOptions(user_agent="wpqa-test/1", download_delay=0.0,
+                                                 cache_dir="/tmp/wpqa-cache"))
+    assert settings["USER_AGENT"] == "wpqa-test/1"
+    assert settings.getfloat("DOWNLOAD_DELAY") == 1.0  # the profile's floor beats params' 0
     assert settings.getbool("ROBOTSTXT_OBEY") and settings.getbool("AUTOTHROTTLE_ENABLED")
+    assert settings.getint("DOWNLOAD_MAXSIZE") == live.limits.max_page_bytes
+    assert settings.getbool("HTTPCACHE_ENABLED") and settings["HTTPCACHE_DIR"] == "/tmp/wpqa-cache"
+    assert settings["HTTPCACHE_POLICY"].endswith("RFC2616Policy")
     assert not settings.getbool("TELNETCONSOLE_ENABLED")
+    sample = load_sources(SOURCES_PATH, "sample", origin="http://127.0.0.1:1")
+    assert crawl_settings(sample, CrawlOptions(cache_dir=None)).getfloat("DOWNLOAD_DELAY") == 0.0
+    assert not crawl_settings(sample, CrawlOptions(cache_dir=None)).getbool("HTTPCACHE_ENABLED")
 
 
 # --- sources config ------------------------------------------------------------------
 
 def test_both_profiles_of_the_sources_file_load():
     sample = load_sources(SOURCES_PATH, "sample", origin="http://127.0.0.1:4000")
-    assert {s.name for s in sample.html} == {"documentation", "developer", "plugins"}
-    assert sample.plugin_api[0].api == "http://127.0.0.1:4000/api/plugins/info/1.2/"
-    assert sample.public_origin == PUBLIC
+    kinds = {type(s).__name__ for s in sample.sources}
+    assert kinds == {"HtmlSource", "RestSource", "PluginApiSource", "ReadmeSource", "MarkdownSource"}
+    assert sample.public_origin == PUBLIC and sample.limits.min_download_delay == 0.0
+    rest = sample.of_kind(RestSource)[0]
+    assert rest.collection == "http://127.0.0.1:4000/documentation/wp-json/wp/v2/articles"
+    assert sample.html[0].allowed_domains == ("127.0.0.1:4000",)
     live = load_sources(SOURCES_PATH, "live")
-    assert all(s.site.startswith("https://") for s in live.html)
-    assert live.public_origin == ""
+    assert live.limits.min_download_delay >= 1.0 and live.public_origin == ""
+    assert {s.collection.rsplit("/", 1)[-1] for s in live.of_kind(RestSource)} == {
+        "articles", "plugin-handbook", "theme-handbook", "apis-handbook", "blocks-handbook",
+        "rest-api-handbook", "adv-admin-handbook"}
+    assert all(s.per_page == 100 for s in live.of_kind(RestSource))
+    assert live.of_kind(PluginApiSource)[0].slugs is None  # params.yaml's plugin_slugs
+    assert all(s.body_selector for s in live.html)
+    assert needs_origin(SOURCES_PATH, "sample") and not needs_origin(SOURCES_PATH, "live")
 
 
-@pytest.mark.parametrize("raw, origin, message", [
-    ({"live": {}}, None, "no profile 'sample'"),
-    ({"sample": {"sources": {"d": {"kind": "rss"}}}}, None, "kind: got 'rss'; allowed: html, plugin_api"),
-    ({"sample": {"sources": {"d": {"kind": "html", "site": "{origin}", "sitemaps": ["{origin}/s"],
-                                   "allow": ["docs/"]}}}}, "http://127.0.0.1:1",
+def test_a_single_profile_file_loads_without_a_profile_name():
+    raw = {"sources": {"docs": {"kind": "html", "start_urls": ["https://docs.example.org/"],
+                                "allow": ["^/(guide|faq)/"]}}}
+    profile = parse_sources(raw, None)
+    assert profile.html[0].allowed_domains == ("docs.example.org",)
+    assert profile.limits.min_download_delay == 1.0  # polite unless the file says otherwise
+
+
+@pytest.mark.parametrize("raw, profile, origin, message", [
+    ({"live": {}}, "sample", None, "no profile 'sample'"),
+    ({"sample": {}}, None, None, "no top-level `sources`"),
+    ({"sample": {"sources": {"d": {"kind": "rss"}}}}, "sample", None,
+     "kind: got 'rss'; allowed: html, rest, plugin_api, readme, markdown"),
+    ({"sample": {"sources": {"d": {"kind": "html", "sitemaps": ["{origin}/s"],
+                                   "allow": ["docs/"]}}}}, "sample", "http://127.0.0.1:1",
      "allow: got 'docs/'"),
-    ({"sample": {"sources": {"d": {"kind": "html", "site": "{origin}", "alow": ["/d/"]}}}},
-     "http://127.0.0.1:1", "d.alow: unknown key"),
-    ({"sample": {"sources": {"d": {"kind": "plugin_api", "api": "{origin}/api/"}}}}, None,
-     "only the sample profile"),
+    ({"sample": {"sources": {"d": {"kind": "html", "sitemaps": ["{origin}/s"], "alow": ["/d/"]}}}},
+     "sample", "http://127.0.0.1:1", "d.alow: unknown key"),
+    ({"sample": {"sources": {"d": {"kind": "plugin_api", "api": "{origin}/api/"}}}}, "sample",
+     None, "only a loopback sample site provides"),
+    ({"s": {"sources": {"d": {"kind": "rest", "collection": "https://h/wp-json/wp/v2/x",
+                              "per_page": 500}}}}, "s", None, "per_page: got 500"),
+    ({"s": {"sources": {"d": {"kind": "readme", "url": "https://h/readme.txt"}}}}, "s", None,
+     "with {slug} in it"),
+    ({"s": {"crawl": {"min_download_delay": "fast"}, "sources": {}}}, "s", None,
+     "min_download_delay: expected a number"),
+    ({"s": {"sources": {"d": {"kind": "html", "start_urls": ["https://h/"], "allow": ["^/(x"]}}}},
+     "s", None, "not a valid regular expression"),
 ])
-def test_bad_sources_fail_with_the_key(raw, origin, message):
+def test_bad_sources_fail_with_the_key(raw, profile, origin, message):
     with pytest.raises(SourcesError, match=re.escape(message)):
-        parse_sources(raw, "sample", origin=origin)
+        parse_sources(raw, profile, origin=origin)
 
 
 def test_main_reports_a_bad_param_before_crawling(tmp_path, capsys):
@@ -343,6 +549,36 @@ def test_sample_sitemap_leaves_out_robots_disallowed_and_unlisted_pages():
     assert not UNLISTED & set(listed)
     assert not [p for p in listed if p.startswith("/documentation/internal/")]
     assert "/documentation/internal/" in page_paths(SAMPLE_SITE_ROOT)  # the trap exists
+    assert [p for p in listed if p.startswith("/developer/reference/")]  # for `deny`
+
+
+def test_sample_rest_collection_pages_like_wordpress():
+    route = "/documentation/wp-json/wp/v2/articles"
+    articles = collection_articles(SAMPLE_SITE_ROOT, "documentation", "helphub_article")
+    paths = {a.path for a in articles}
+    assert "/documentation/manage-plugins/" in paths
+    assert "/documentation/internal/" not in paths and "/documentation/" not in paths
+    first = rest_collection_reply(SAMPLE_SITE_ROOT, route, "per_page=10&page=1", "http://o", 0)
+    assert first.headers == {"X-WP-Total": str(len(articles)),
+                             "X-WP-TotalPages": str(-(-len(articles) // 10))}
+    items = json.loads(first.body)
+    assert len(items) == 10 and [i["id"] for i in items] == sorted(i["id"] for i in items)
+    assert items[0]["link"].startswith("http://o/documentation/")
+    assert items[0]["content"]["rendered"].startswith("<") and items[0]["title"]["rendered"]
+    only = json.loads(rest_collection_reply(SAMPLE_SITE_ROOT, route, "_fields=id,link", "o", 0).body)
+    assert set(only[0]) == {"id", "link"}
+    past = rest_collection_reply(SAMPLE_SITE_ROOT, route, "page=99", "o", 0)
+    assert past.status == 400 and json.loads(past.body)["code"] == "rest_post_invalid_page_number"
+
+
+def test_sample_plugin_directory_answers_both_actions():
+    status, body = plugin_info_reply(SAMPLE_SITE_ROOT, "action=plugin_information&request%5Bslug%5D=nope")
+    assert status == 404 and json.loads(body) == {"error": "Plugin not found."}
+    reply = plugin_api_reply(SAMPLE_SITE_ROOT, "action=query_plugins&request[browse]=popular"
+                                               "&request[per_page]=2&request[page]=1")
+    listing = json.loads(reply.body)
+    assert listing["info"]["results"] == 6 and listing["info"]["pages"] == 3
+    assert [p["slug"] for p in listing["plugins"]] == ["woocommerce", "contact-form-7"]
 
 
 # --- the loopback server -------------------------------------------------------------
@@ -357,6 +593,7 @@ def test_server_serves_the_site_like_a_static_host(tmp_path):
         assert headers["content-type"] == "text/html; charset=utf-8"
         assert headers["last-modified"] == "Thu, 01 Jan 2026 00:00:00 GMT"
         assert headers["etag"].startswith('"') and int(headers["content-length"]) == len(body)
+        assert headers["cache-control"] == "max-age=0"
         status, headers, _ = http_get(server.base_url, "/documentation/alpha")
         assert status == 301 and headers["location"] == "/documentation/alpha/"
         assert http_get(server.base_url, "/documentation/nope/")[0] == 404
@@ -368,18 +605,19 @@ def test_server_serves_the_site_like_a_static_host(tmp_path):
         assert server.requested_paths[:2] == ["/documentation/alpha/", "/documentation/alpha"]
 
 
-def test_server_answers_plugin_information_like_the_api(tmp_path):
-    site = tmp_path / "site"
-    make_tiny_site(site, "http://127.0.0.1:1")
-    api = "/api/plugins/info/1.2/?action=plugin_information&request%5Bslug%5D="
-    with serve_sample_site(site) as server:
-        status, headers, body = http_get(server.base_url, api + "acme-forms")
-        assert status == 200 and headers["content-type"] == "application/json"
-        assert json.loads(body)["slug"] == "acme-forms"
-        status, _, body = http_get(server.base_url, api + "no-such-plugin")
-        assert status == 404 and json.loads(body) == {"error": "Plugin not found."}
-        assert http_get(server.base_url, api + "..%2F..%2Frobots")[0] == 404
-        assert http_get(server.base_url, "/api/plugins/info/1.2/?action=query_plugins")[0] == 400
+def test_server_answers_conditional_requests_with_304(tmp_path):
+    make_tiny_site(tmp_path / "site", "http://127.0.0.1:1")
+    with serve_sample_site(tmp_path / "site") as server:
+        _, headers, _ = http_get(server.base_url, "/documentation/alpha/")
+        status, again, body = http_get(server.base_url, "/documentation/alpha/",
+                                       {"If-None-Match": headers["etag"]})
+        assert status == 304 and body == b"" and again["etag"] == headers["etag"]
+        assert http_get(server.base_url, "/documentation/alpha/",
+                        {"If-None-Match": '"other"'})[0] == 200
+        assert http_get(server.base_url, "/documentation/alpha/",
+                        {"If-Modified-Since": headers["last-modified"]})[0] == 304
+        assert http_get(server.base_url, "/documentation/alpha/",
+                        {"If-Modified-Since": "Mon, 01 Dec 2025 00:00:00 GMT"})[0] == 200
 
 
 # --- real crawls ---------------------------------------------------------------------
@@ -390,31 +628,32 @@ def tiny_crawl(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tiny")
     make_offsite_site(tmp / "offsite")
     with serve_sample_site(tmp / "offsite") as offsite:
-        make_tiny_site(tmp / "site", offsite.base_url)
+        sources = make_tiny_site(tmp / "site", offsite.base_url)
         with serve_sample_site(tmp / "site") as server:
             proc, pages, metrics = run_scrape(
-                tmp / "run", "--site-url", server.base_url,
+                tmp / "run", "--site-url", server.base_url, "--sources", str(sources),
                 plugin_slugs=["acme-forms", "fern-cache", "no-such-plugin"])
             log, offsite_log = server.requested_paths, offsite.requested_paths
     assert proc.returncode == 0, proc.stderr[-3000:]
+    crawl_log = read_rows(metrics.parent / "crawl_log.jsonl")
     return {"rows": read_rows(pages), "metrics": json.loads(metrics.read_text()),
-            "log": log, "offsite_log": offsite_log, "stderr": proc.stderr}
+            "log": log, "offsite_log": offsite_log, "crawl_log": crawl_log}
 
 
 @pytest.mark.integration
 def test_crawl_never_requests_robots_disallowed_paths(tiny_crawl):
     assert "/robots.txt" in tiny_crawl["log"]
     assert not [p for p in tiny_crawl["log"] if p.startswith("/documentation/internal/")]
-    assert tiny_crawl["metrics"]["skipped_robots"] == 1
+    assert tiny_crawl["metrics"]["urls_skipped_robots"] == 1
 
 
 @pytest.mark.integration
 def test_crawl_never_follows_offsite_or_filtered_links(tiny_crawl):
     assert tiny_crawl["offsite_log"] == []
-    assert tiny_crawl["metrics"]["skipped_offsite"] == 1
+    assert tiny_crawl["metrics"]["urls_skipped_offsite"] == 1
     assert not [p for p in tiny_crawl["log"]
                 if p.startswith("/elsewhere") or p.endswith(".pdf") or "?s=" in p]
-    assert tiny_crawl["metrics"]["skipped_filtered"] == 3  # /elsewhere/, the pdf, the search
+    assert tiny_crawl["metrics"]["urls_skipped_filtered"] == 3  # /elsewhere/, the pdf, the search
 
 
 @pytest.mark.integration
@@ -424,80 +663,115 @@ def test_crawl_fetches_pages_found_only_by_links(tiny_crawl):
         "/documentation/", "/documentation/alpha/", "/documentation/beta/",
         "/documentation/gamma/", "/plugins/acme-forms/docs/")]
     assert tiny_crawl["log"].count("/documentation/alpha/") == 1
+    states = {row["url"]: (row["state"], row["reason"]) for row in tiny_crawl["crawl_log"]}
+    # /documentation/beta (no slash) redirects onto beta/, which a link also reaches
+    assert states[PUBLIC + "/documentation/beta"] == ("skipped", "duplicate") or \
+        states[PUBLIC + "/documentation/beta/"] == ("skipped", "duplicate")
 
 
 @pytest.mark.integration
 def test_crawl_stores_plugin_api_replies_and_counts_unknown_slugs(tiny_crawl):
     api_rows = [row for row in tiny_crawl["rows"] if row["kind"] == "plugin_api"]
     assert [json.loads(row["body"])["slug"] for row in api_rows] == ["acme-forms", "fern-cache"]
-    assert {row["source"] for row in api_rows} == {"plugin_api"}
+    assert [row["meta"] for row in api_rows] == [{"slug": "acme-forms"}, {"slug": "fern-cache"}]
     assert all(row["url"].startswith(PUBLIC + "/api/plugins/info/1.2/?action=plugin_information")
                for row in api_rows)
     metrics = tiny_crawl["metrics"]
     assert metrics["pages_plugin_api"] == 2 and metrics["pages_from_plugin_api"] == 2
-    assert metrics["responses_status_404"] == 1 and metrics["requests_failed"] == 1
+    assert metrics["urls_failed_http_404"] == 1 and metrics["urls_failed"] == 1
 
 
 @pytest.mark.integration
-def test_crawl_rows_follow_the_page_contract(tiny_crawl):
+def test_crawl_rows_follow_the_page_contract_and_the_books_add_up(tiny_crawl):
     rows = tiny_crawl["rows"]
     assert [row["url"] for row in rows] == sorted(row["url"] for row in rows)
     for row in rows:
         assert set(row) == {"url", "status", "headers", "body", "source", "kind", "meta"}
         assert row["status"] == 200 and row["url"].startswith(PUBLIC + "/")
         assert set(row["headers"]) == {"content-type", "last-modified", "etag"}
+    assert [row["meta"] for row in rows if row["source"] == "plugins"] == [
+        {"body_selector": ".entry-content"}]
     metrics = tiny_crawl["metrics"]
-    assert metrics["pages_fetched"] == len(rows) == 7
+    assert metrics["pages_stored"] == len(rows) == 7
     assert metrics["pages_from_documentation"] == 4 and metrics["pages_from_plugins"] == 1
+    assert summary_adds_up(metrics) and documents_add_up(metrics)
+    assert metrics["urls_pending"] == 0 and metrics["urls_state_conflicts"] == 0
+    assert metrics["urls_met"] == len(tiny_crawl["crawl_log"])
 
 
 @pytest.mark.integration
 def test_crawl_respects_max_pages(tmp_path):
-    make_tiny_site(tmp_path / "site", "http://127.0.0.1:1")
+    sources = make_tiny_site(tmp_path / "site", "http://127.0.0.1:1")
     with serve_sample_site(tmp_path / "site") as server:
         proc, pages, metrics = run_scrape(tmp_path / "run", "--site-url", server.base_url,
+                                          "--sources", str(sources),
                                           max_pages=3, plugin_slugs=["acme-forms"])
         log = server.requested_paths
     assert proc.returncode == 0, proc.stderr[-3000:]
     fetched = [p for p in log if p not in ("/robots.txt", "/sitemap.xml")]
     assert len(fetched) == 3, log
     metrics = json.loads(metrics.read_text())
-    assert metrics["pages_fetched"] == 3 and metrics["pages_plugin_api"] == 1
-    assert metrics["page_limit_reached"] == 1 and metrics["skipped_page_limit"] >= 1
+    assert metrics["pages_stored"] == 3 and metrics["urls_skipped_page_limit"] >= 1
+    assert summary_adds_up(metrics)
 
 
 @pytest.fixture(scope="module")
 def sample_crawls(tmp_path_factory):
-    """The bundled site crawled twice by the stage's own server, once by ours."""
+    """The bundled site crawled twice by the stage's own server with one HTTP cache, and
+    once by ours without a cache."""
     tmp = tmp_path_factory.mktemp("sample")
-    runs = [run_scrape(tmp / f"own{i}") for i in (1, 2)]
+    cache = tmp / "cache"
+    runs = [run_scrape(tmp / f"own{i}", cache=cache) for i in (1, 2)]
     with serve_sample_site() as server:
-        runs.append(run_scrape(tmp / "ours", "--site-url", server.base_url))
+        runs.append(run_scrape(tmp / "ours", "--site-url", server.base_url, "--no-cache"))
         log = server.requested_paths
     for proc, _, _ in runs:
         assert proc.returncode == 0, proc.stderr[-3000:]
-    return {"runs": runs, "log": log}
+    return {"runs": runs, "log": log,
+            "metrics": [json.loads(m.read_text()) for _, _, m in runs]}
 
 
 @pytest.mark.integration
-def test_sample_crawl_is_byte_identical_across_runs_and_ports(sample_crawls):
-    (_, pages1, metrics1), (_, pages2, metrics2), (_, pages3, metrics3) = sample_crawls["runs"]
+def test_sample_crawl_is_byte_identical_across_runs_ports_and_the_cache(sample_crawls):
+    (_, pages1, _), (_, pages2, _), (_, pages3, _) = sample_crawls["runs"]
     assert pages1.read_bytes() == pages2.read_bytes() == pages3.read_bytes()
-    assert metrics1.read_bytes() == metrics2.read_bytes() == metrics3.read_bytes()
+    first, again, fresh = sample_crawls["metrics"]
+    assert first["urls_met"] == again["urls_met"] == fresh["urls_met"]
 
 
 @pytest.mark.integration
-def test_sample_crawl_fetches_every_allowed_page_and_nothing_disallowed(sample_crawls):
-    assert not [p for p in sample_crawls["log"] if p.startswith("/documentation/internal/")]
+def test_sample_recrawl_is_answered_from_the_cache(sample_crawls):
+    first, again, _ = sample_crawls["metrics"]
+    assert first["urls_not_modified"] == 0
+    settled = again["urls_fetched"] + again["urls_not_modified"]
+    # Only replies that embed the server's port (sitemap, REST pages) really changed.
+    assert again["urls_not_modified_revalidated"] >= 0.9 * (settled - 4), again
+    assert again["urls_fetched"] <= 4
+
+
+@pytest.mark.integration
+def test_sample_crawl_covers_every_source_type_and_nothing_disallowed(sample_crawls):
+    log = sample_crawls["log"]
+    assert not [p for p in log if p.startswith(("/documentation/internal/", "/developer/reference/"))]
     rows = read_rows(sample_crawls["runs"][0][1])
+    kinds = Counter(row["kind"] for row in rows)
+    articles = collection_articles(SAMPLE_SITE_ROOT, "documentation", "helphub_article")
+    assert kinds["rest_item"] == len(articles)
+    assert kinds["markdown"] == 2 and kinds["readme"] == 1
     html_urls = {row["url"] for row in rows if row["kind"] == "html"}
     expected = {PUBLIC + path for path in page_paths(SAMPLE_SITE_ROOT)
-                if not path.startswith("/documentation/internal/")
-                and any(path.startswith(p) for p in ("/documentation/", "/developer/", "/plugins/"))}
+                if path.startswith("/plugins/")
+                or (path.startswith("/developer/") and not path.startswith("/developer/reference/"))}
     assert html_urls == expected
-    assert {PUBLIC + path for path in UNLISTED} <= html_urls  # found only by links
+    assert PUBLIC + "/plugins/woocommerce/docs/" in html_urls  # found only by links
+    rest = [row for row in rows if row["kind"] == "rest_item"]
+    assert all(row["url"] == row["meta"]["link"] and row["url"].startswith(PUBLIC + "/documentation/")
+               for row in rest)
+    assert {row["meta"]["collection"] for row in rest} == {
+        PUBLIC + "/documentation/wp-json/wp/v2/articles"}
     slugs = load_params(REPO / "params.yaml").scrape.plugin_slugs
     served = [s for s in slugs if (SAMPLE_SITE_ROOT / f"api/plugins/info/1.2/{s}.json").is_file()]
-    metrics = json.loads(sample_crawls["runs"][0][2].read_text())
+    metrics = sample_crawls["metrics"][0]
     assert metrics["pages_plugin_api"] == len(served)
-    assert metrics["requests_failed"] == len(slugs) - len(served)
+    assert metrics["urls_failed"] == len(slugs) - len(served)
+    assert summary_adds_up(metrics) and documents_add_up(metrics)
