@@ -39,11 +39,11 @@ from wpqa.records import Page, RejectedRow, Section, content_hash, from_row, to_
 BODY_SELECTORS = ("main article .wp-block-post-content", "article .entry-content",
                   ".wp-block-post-content", ".entry-content", "main article", "article")
 # Page chrome that can sit inside an article body on real sites.
-DROP_SELECTORS = (".wp-block-wporg-table-of-contents", ".table-of-contents",
-                  ".wp-block-wporg-site-breadcrumbs", ".breadcrumbs", ".screen-reader-text",
-                  ".wp-block-post-navigation-link", ".post-navigation", ".changelog",
-                  "script", "style", "noscript", "nav")
-_DROP_ANY = ", ".join(DROP_SELECTORS)
+# (Checked by tag name and class in one walk: a CSS selector pass cost a third of the time.)
+DROP_CLASSES = frozenset(("wp-block-wporg-table-of-contents", "table-of-contents",
+                          "wp-block-wporg-site-breadcrumbs", "breadcrumbs", "screen-reader-text",
+                          "wp-block-post-navigation-link", "post-navigation", "changelog"))
+DROP_TAGS = frozenset(("script", "style", "noscript", "nav"))
 NOTE_CLASSES = ("wp-block-wporg-notice", "callout", "notice", "alert")
 TROUBLESHOOTING_WORDS = re.compile(r"troubleshoot|faq|frequently asked|common (\w+ )?(errors|problems|issues)",
                                    re.IGNORECASE)
@@ -141,19 +141,23 @@ def _is_code_line(code: Tag) -> bool:
     return alone and (has_break or code.find("br") is not None) and bool(CODE_LIKE.search(code.get_text()))
 
 
-def _bold_line(node: Tag) -> str | None:
-    """The text of a paragraph whose words are all bold ("<p><strong>…</strong></p>"), else None."""
-    seen = False
-    for text in node.find_all(string=True):
-        if isinstance(text, Comment) or not text.strip():
-            continue
-        parent = text.parent
-        while parent is not node and parent.name not in ("strong", "b"):
-            parent = parent.parent
-        if parent is node:
-            return None
-        seen = True
-    return clean_text(node) if seen else None
+def _paragraph_marks(node: Tag) -> tuple[bool, bool]:
+    """In one walk over a paragraph: are all its words bold, and does it hold a code line?"""
+    all_bold, seen_text, codes, has_break = True, False, [], False
+    for child in node.descendants:
+        if isinstance(child, Tag):
+            if child.name == "code":
+                codes.append(child)
+            elif child.name == "br":
+                has_break = True
+        elif all_bold and not isinstance(child, Comment) and child.strip():
+            seen_text = True
+            parent = child.parent
+            while parent is not node and parent.name not in ("strong", "b"):
+                parent = parent.parent
+            all_bold = parent is not node
+    code_line = has_break and any(_is_code_line(c) for c in codes)
+    return all_bold and seen_text, code_line
 
 
 def _is_note(node: Tag) -> bool:
@@ -208,14 +212,14 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
             text = clean_text(node)
             if not text:
                 return
-            bold = _bold_line(node)
-            if bold and (NOTE_PREFIX.match(bold) or CAUTION_PREFIX.match(bold)):
+            bold, code_line = _paragraph_marks(node)
+            if bold and (NOTE_PREFIX.match(text) or CAUTION_PREFIX.match(text)):
                 current().notes.append(text)
-            elif bold and len(re.findall(r"\w+", bold)) <= 20 and not bold.endswith("!"):
-                open_heading(7, bold)  # below any real heading, replaced by the next bold line
+            elif bold and len(re.findall(r"\w+", text)) <= 20 and not text.endswith("!"):
+                open_heading(7, text)  # below any real heading, replaced by the next bold line
             else:
                 current().paragraphs.append(text)
-                current().has_code |= any(_is_code_line(c) for c in node.find_all("code"))
+                current().has_code |= code_line
                 current().open_ordered = False
         elif name == "ol":
             items, code = list_items(node)
@@ -275,9 +279,16 @@ def _int(value: object) -> int | None:
 
 
 def _strip_chrome(soup: Tag) -> None:
-    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        comment.extract()  # block-markup comments such as <!-- wp:list -->
-    for node in soup.select(_DROP_ANY):  # one pass for all selectors
+    comments, chrome = [], []
+    for node in soup.descendants:
+        if isinstance(node, Comment):
+            comments.append(node)  # block-markup comments such as <!-- wp:list -->
+        elif isinstance(node, Tag) and (node.name in DROP_TAGS
+                                        or not DROP_CLASSES.isdisjoint(node.get("class") or ())):
+            chrome.append(node)
+    for comment in comments:
+        comment.extract()
+    for node in chrome:
         if not node.decomposed:
             node.decompose()
 

@@ -295,9 +295,11 @@ def _inline(text: str, refs: dict[str, str]) -> str:
             return hold(match.group("entity"))
         return hold(html.escape(match.group("escape")[1]))
 
-    text = _INLINE.sub(token, text)
+    if any(c in text for c in "`<[&\\"):  # most lines have no token: skip the long pattern
+        text = _INLINE.sub(token, text)
     text = html.escape(text, quote=False)
-    text = _STRONG.sub(r"<strong>\2</strong>", text)
-    text = _EM_STAR.sub(r"<em>\1</em>", text)
-    text = _EM_UNDER.sub(r"<em>\1</em>", text)
-    return re.sub(r"\x00(\d+)\x00", lambda m: held[int(m.group(1))], text)
+    if "*" in text or "_" in text:
+        text = _STRONG.sub(r"<strong>\2</strong>", text)
+        text = _EM_STAR.sub(r"<em>\1</em>", text)
+        text = _EM_UNDER.sub(r"<em>\1</em>", text)
+    return re.sub(r"\x00(\d+)\x00", lambda m: held[int(m.group(1))], text) if held else text
