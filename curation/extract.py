@@ -407,7 +407,8 @@ def extract_readme_sections(page: Page) -> tuple[list[_Draft], str, RejectedRow 
     readme = parse_readme(page.body)
     if not readme.sections:
         return [], readme.name, _reject(page, "no_readme_sections")
-    name = readme.name or _meta_text(page, "name") or _meta_text(page, "title") or plugin_slug(page.url)
+    name = (readme.name or _meta_text(page, "name") or _meta_text(page, "title") or _meta_text(page, "slug")
+            or plugin_slug(page.url))
     drafts: list[_Draft] = []
     for section in readme.sections:
         if section.key in README_SKIPPED:

@@ -143,6 +143,8 @@ def test_readme_without_a_name_is_named_by_its_url():
     sections, _ = extract_sections(page(body, "readme", url="https://plugins.svn.wordpress.org/tidy-links/trunk/readme.txt"),
                                    EXTRACT)
     assert {s.heading_path[0] for s in sections} == {"tidy-links"}
+    sections, _ = extract_sections(page(body, "readme", meta={"slug": "tidy-links-pro"}), EXTRACT)
+    assert {s.heading_path[0] for s in sections} == {"tidy-links-pro"}  # the crawler's slug first
     assert plugin_slug("https://example.test/wp-content/plugins/tidy-links/readme.txt") == "tidy-links"
     _, rejected = extract_sections(page("", "readme"), EXTRACT)
     assert [r.reason for r in rejected] == ["no_readme_sections"]
