@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from soupsieve import SelectorSyntaxError
 from tqdm import tqdm
 
 from curation.markdown_html import markdown_to_html
@@ -340,7 +341,11 @@ def extract_html_sections(page: Page) -> tuple[list[_Draft], str, RejectedRow | 
     selector = page.meta.get("body_selector")
     body = None
     if selector:  # the site's own article body, as configured in the sources
-        body = soup.select_one(selector)
+        try:
+            body = soup.select_one(selector)
+        except SelectorSyntaxError as err:
+            return [], title, _reject(page, "no_article_body",
+                                      f"body_selector {selector!r} is not a CSS selector: {str(err).splitlines()[0]}")
         if body is None:
             return [], title, _reject(page, "no_article_body", f"body_selector {selector!r} matched nothing")
     elif not re.search(r"<(html|body)\b", page.body[:4000], re.IGNORECASE):

@@ -186,6 +186,8 @@ def test_body_selector_from_the_sources_config():
     assert [s.heading_path for s in sections] == [["Export orders", "Export to CSV"]]
     _, rejected = extract_sections(page(html, "html", meta={"body_selector": ".missing"}), EXTRACT)
     assert [(r.reason, r.detail) for r in rejected] == [("no_article_body", "body_selector '.missing' matched nothing")]
+    _, rejected = extract_sections(page(html, "html", meta={"body_selector": "div["}), EXTRACT)
+    assert rejected[0].reason == "no_article_body" and "is not a CSS selector" in rejected[0].detail
 
 
 def test_walker_bold_lines_code_lines_and_malformed_faq_markup():
