@@ -5,7 +5,8 @@ them on responses built from saved bytes.
 """
 from __future__ import annotations
 
-from scrapy.exceptions import (DownloadCancelledError, DownloadConnectionRefusedError,
+from scrapy.exceptions import (CannotResolveHostError, DownloadCancelledError,
+                               DownloadConnectionRefusedError, DownloadFailedError,
                                DownloadTimeoutError, IgnoreRequest, ResponseDataLossError)
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -77,10 +78,10 @@ def failure_outcome(failure: Failure) -> tuple[str, str]:
         return FAILED, "timeout"
     if isinstance(error, ResponseDataLossError):
         return FAILED, "data_loss"
-    if isinstance(error, DNSLookupError) or type(error).__name__ == "CannotResolveHostError":
+    if isinstance(error, (DNSLookupError, CannotResolveHostError)):
         return FAILED, "dns_error"
     if isinstance(error, (DownloadConnectionRefusedError, ConnectError)):
         return FAILED, "connection_refused"
-    if isinstance(error, (ConnectionLost, ConnectionDone, ResponseFailed)):
+    if isinstance(error, (DownloadFailedError, ConnectionLost, ConnectionDone, ResponseFailed)):
         return FAILED, "connection_lost"
     return FAILED, "download_error"

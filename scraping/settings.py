@@ -29,6 +29,8 @@ AUTOTHROTTLE_MAX_DELAY = 60.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 DOWNLOAD_TIMEOUT = 30
 RETRY_TIMES = 2
+# A request that fails after its retries is a counted URL state, not an error of the crawl.
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 
 # Our middlewares (scraping/middlewares.py) replace three of Scrapy's: the source rules

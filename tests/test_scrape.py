@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from scrapy.exceptions import (DownloadCancelledError, DownloadTimeoutError, IgnoreRequest,
-                               ResponseDataLossError)
+from scrapy.exceptions import (DownloadCancelledError, DownloadFailedError,
+                               DownloadTimeoutError, IgnoreRequest, ResponseDataLossError)
 from scrapy.http import HtmlResponse, Request, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import ConnectionRefusedError
@@ -406,6 +406,7 @@ def test_failure_outcome_names_every_reason():
         (DownloadTimeoutError("slow"), ("failed", "timeout")),
         (ResponseDataLossError(), ("failed", "data_loss")),
         (ConnectionRefusedError(), ("failed", "connection_refused")),
+        (DownloadFailedError("gone"), ("failed", "connection_lost")),
         (ValueError("?"), ("failed", "download_error")),
     ]
     for error, expected in cases:

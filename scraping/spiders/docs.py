@@ -245,8 +245,9 @@ class DocsSpider(scrapy.Spider):
             self._settle(response.meta, FAILED, manifest.problem)
             return
         self._settle(response.meta, *fetch_state(response))
-        self.documents["documents_found"] += manifest.invalid_entries
-        self.documents["documents_dropped_invalid_item"] += manifest.invalid_entries
+        if manifest.invalid_entries:
+            self.documents["documents_found"] += manifest.invalid_entries
+            self.documents["documents_dropped_invalid_item"] += manifest.invalid_entries
         for entry in manifest.entries:
             yield from self._document_request(
                 entry.url, source, "markdown", self.parse_markdown, title=entry.title,
