@@ -432,6 +432,7 @@ def extract_readme_sections(page: Page) -> tuple[list[_Draft], str, RejectedRow 
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(\n|\Z)", re.DOTALL)
 _TEMPLATE_TAG = re.compile(r"^[ \t]*\{%.*%\}[ \t]*$", re.MULTILINE)
+_OPENING_H1 = re.compile(r"\A\s*<h1>(.*?)</h1>\n?", re.DOTALL)
 
 
 def extract_markdown_sections(page: Page) -> tuple[list[_Draft], str, RejectedRow | None]:
@@ -445,9 +446,10 @@ def extract_markdown_sections(page: Page) -> tuple[list[_Draft], str, RejectedRo
         text = text[front.end():]
     text = _TEMPLATE_TAG.sub("", text)  # the block editor handbook's {% codetabs %} markers
     fragment = markdown_to_html(text)
-    if not title:
-        first = BeautifulSoup(fragment, "lxml").find("h1")
-        title = clean_text(first) if first else ""
+    opening = _OPENING_H1.match(fragment)
+    if opening:  # the file's own title: the root of the path, not a section
+        title = title or clean_text(BeautifulSoup(opening.group(1), "lxml"))
+        fragment = fragment[opening.end():]
     if not fragment.strip():
         return [], title, _reject(page, "empty_content")
     return _fragment_drafts(fragment, [title] if title else [], _troubleshooting(title)), title, None

@@ -165,7 +165,9 @@ def test_extract_markdown_handbook_file():
     assert found["Example header"].has_code and rejected == []
     # The manifest's title wins over the file's own.
     sections, _ = extract_sections(page(body, "markdown", meta={"title": "Patterns"}), EXTRACT)
-    assert sections[0].heading_path[0] == "Patterns"
+    assert [s.heading_path for s in sections][:2] == [["Patterns"], ["Patterns", "Register the pattern"]]
+    sections, _ = extract_sections(page("# Title only\n", "markdown"), EXTRACT)
+    assert sections == []
 
 
 def test_extract_rest_item_uses_meta_title_and_drops_changelog():
