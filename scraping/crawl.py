@@ -131,7 +131,7 @@ def run_crawl(profile: SourcesProfile, options: CrawlOptions) -> CrawlResult:
     restart) and return the stored Pages with the books."""
     job_dir = Path(options.job_dir) if options.job_dir else None
     pages = check_job_dir(job_dir)
-    process = CrawlerProcess(crawl_settings(profile, options), install_root_handler=True)
+    process = CrawlerProcess(crawl_settings(profile, options))
     crawler = process.create_crawler(DocsSpider)
     spool = open_spool(job_dir)
     dropped: Counter = Counter()

@@ -262,13 +262,15 @@ def serve_sample_site(root: str | Path = SAMPLE_SITE_ROOT, host: str = "127.0.0.
 def main() -> None:
     """Serve the sample site until interrupted (to browse it or crawl it by hand)."""
     import argparse
-    import time
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--root", default=str(SAMPLE_SITE_ROOT), help="site folder")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--cache-control", default=CACHE_CONTROL,
+                        help=f"Cache-Control of every reply (default {CACHE_CONTROL!r}; "
+                             "e.g. 'max-age=3600' to let caches reuse replies for an hour)")
     args = parser.parse_args()
-    with serve_sample_site(args.root, port=args.port) as server:
+    with serve_sample_site(args.root, port=args.port, cache_control=args.cache_control) as server:
         print(f"serving {server.root} at {server.base_url}/ (Ctrl-C stops)", flush=True)
         try:
             while True:

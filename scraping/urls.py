@@ -28,7 +28,7 @@ _IGNORED_SUFFIXES = frozenset("." + ext for ext in IGNORED_EXTENSIONS)
 
 def strip_fragment(url: str) -> str:
     """`url` without its `#fragment` (the same document)."""
-    return urlsplit(url)._replace(fragment="").geturl()
+    return url.split("#", 1)[0]
 
 
 def extract_links(html: str, page_url: str) -> list[str]:
@@ -43,13 +43,21 @@ def extract_links(html: str, page_url: str) -> list[str]:
         return []  # empty or not HTML at all
     base_href = root.xpath("string(//base/@href)").strip()
     base = urljoin(page_url, base_href) if base_href else page_url
+    origin = origin_of(base)
     links: dict[str, None] = {}
     for href in root.xpath("//a/@href"):
         href = href.strip()
         if not href or href.startswith("#"):
             continue
-        url = strip_fragment(urljoin(base, href))
-        if urlsplit(url).scheme in ("http", "https"):
+        # Most documentation links are absolute or root-relative: no urljoin needed.
+        if href.startswith(("http://", "https://")):
+            url = href
+        elif href.startswith("/") and not href.startswith("//") and origin:
+            url = origin + href
+        else:
+            url = urljoin(base, href)
+        url = strip_fragment(url)
+        if url.startswith(("http://", "https://")):
             links.setdefault(url, None)
     return list(links)
 
@@ -154,6 +162,20 @@ def is_allowed_domain(url: str, domains: Iterable[str]) -> bool:
         elif host == name or host.endswith("." + name):
             return True
     return False
+
+
+def same_host(url: str, other: str) -> bool:
+    """Whether two URLs are on one host: same name and port, or an http/https switch
+    between the default ports (a site moving to HTTPS)."""
+    a, b = urlsplit(url), urlsplit(other)
+    if (a.hostname or "").lower() != (b.hostname or "").lower():
+        return False
+    try:
+        port_a = a.port or DEFAULT_PORTS.get(a.scheme)
+        port_b = b.port or DEFAULT_PORTS.get(b.scheme)
+    except ValueError:
+        return False
+    return port_a == port_b or {port_a, port_b} <= set(DEFAULT_PORTS.values())
 
 
 def rewrite_origin(url: str, origin: str, public_origin: str) -> str:

@@ -41,7 +41,7 @@ from scraping.sources import (SOURCES_PATH, HtmlSource, PluginApiSource, RestSou
                               SourcesError, load_sources, needs_origin, parse_sources)
 from scraping.urls import (classify_url, extract_links, is_allowed_domain, parse_sitemap,
                            plugin_info_url, query_plugins_url, raw_markdown_url,
-                           rest_page_url, rewrite_origin)
+                           rest_page_url, rewrite_origin, same_host)
 from scraping.wpapi import (next_rest_pages, parse_manifest, parse_query_plugins,
                             parse_rest_page, plugin_info_problem)
 from wpqa.params import load_params
@@ -231,6 +231,13 @@ def test_allowed_domains_take_subdomains_and_ports_into_account():
     assert not is_allowed_domain("http://127.0.0.1:8001/a", ("127.0.0.1:8000",))
     assert is_allowed_domain("https://h.test/a", ("h.test:443",))
     assert not is_allowed_domain("ftp://example.org/a", ("example.org",))
+
+
+def test_same_host_allows_a_move_to_https_but_not_another_port():
+    assert same_host("http://wordpress.org/a", "https://wordpress.org/b")
+    assert same_host("http://127.0.0.1:8000/a", "http://127.0.0.1:8000/b")
+    assert not same_host("http://127.0.0.1:8000/a", "http://127.0.0.1:8001/a")
+    assert not same_host("https://wordpress.org/a", "https://make.wordpress.org/a")
 
 
 def test_rewrite_origin_only_touches_the_loopback_origin():

@@ -20,7 +20,6 @@ import json
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
-from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
@@ -35,9 +34,9 @@ from scraping.responses import (failure_outcome, fetch_state, is_html, response_
                                 response_text)
 from scraping.sources import (HtmlSource, MarkdownSource, PluginApiSource, ReadmeSource,
                               RestSource, SourcesProfile)
-from scraping.urls import (DEFAULT_PORTS, classify_url, extract_links, is_allowed_domain, parse_sitemap,
+from scraping.urls import (classify_url, extract_links, is_allowed_domain, parse_sitemap,
                            plugin_info_url, query_plugins_url, readme_url, rest_page_url,
-                           strip_fragment)
+                           same_host, strip_fragment)
 from scraping.wpapi import (next_rest_pages, parse_manifest, parse_query_plugins,
                             parse_rest_page, plugin_info_problem)
 
@@ -147,7 +146,8 @@ class DocsSpider(scrapy.Spider):
         meta = {"body_selector": source.body_selector} if source.body_selector else {}
         yield from self._emit(response, landed, text, KIND_HTML, meta)
         for url in extract_links(text, response.url):
-            yield from self._consider_page(url, source)
+            if url not in self.ledger:  # most links lead to pages met already
+                yield from self._consider_page(url, source)
 
     def _sitemap_request(self, url: str, source: HtmlSource) -> Iterator[scrapy.Request]:
         if not is_allowed_domain(url, source.allowed_domains):
@@ -171,9 +171,7 @@ class DocsSpider(scrapy.Spider):
         if meta.get("wpqa_role") == "page":
             return classify_url(strip_fragment(url), self.html_sources).skip_reason
         # Anything else (sitemaps, API replies, files) must stay on the host it was on.
-        start = urlsplit(meta["wpqa_url"])
-        host = f"{start.hostname}:{start.port or DEFAULT_PORTS.get(start.scheme, 80)}"
-        return None if is_allowed_domain(url, (host,)) else SKIP_OFFSITE
+        return None if same_host(meta["wpqa_url"], url) else SKIP_OFFSITE
 
     # --- rest ------------------------------------------------------------------------
 
