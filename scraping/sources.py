@@ -32,8 +32,8 @@ SLUG_FIELD = "{slug}"
 PROFILE_KEYS = ("public_origin", "crawl", "sources")
 SOURCE_KEYS = {
     # Documentation sites without a REST API, and plugin doc sites: sitemaps and links.
-    "html": ("kind", "start_urls", "sitemaps", "allowed_domains", "allow", "deny",
-             "body_selector"),
+    "html": ("kind", "start_urls", "sitemaps", "discover_sitemaps", "allowed_domains", "allow",
+             "deny", "body_selector"),
     # A WordPress REST collection (wp-json/wp/v2/<type>), paged with per_page and page.
     "rest": ("kind", "collection", "per_page"),
     # The plugin directory API: plugin_information per slug, query_plugins for the popular.
@@ -66,6 +66,8 @@ class CrawlLimits:
 class HtmlSource:
     """A documentation site crawled from its sitemaps and start pages, following links.
 
+    With `discover_sitemaps`, the sitemaps named in each start host's robots.txt
+    (`Sitemap:` lines) are read too, or WordPress's /wp-sitemap.xml when it names none.
     A URL belongs to the source when its host is in `allowed_domains` (subdomains
     included; an entry with a port matches that port only) and its path matches one of
     `allow` and none of `deny`. A pattern starting with `^` is a regular expression on
@@ -79,6 +81,7 @@ class HtmlSource:
     allow: tuple[str, ...]
     deny: tuple[str, ...] = ()
     body_selector: str = ""  # CSS selector of the article body, handed to extraction
+    discover_sitemaps: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,9 @@ def _parse_html(name: str, entry: dict, key: str, fill) -> HtmlSource:
     sitemaps = tuple(_url(fill(u), f"{key}.sitemaps") for u in _texts(entry, "sitemaps", key))
     if not start_urls and not sitemaps:
         raise SourcesError(f"{key}: give sitemaps or start_urls to start from")
+    discover = entry.get("discover_sitemaps", False)
+    if not isinstance(discover, bool):
+        raise SourcesError(f"{key}.discover_sitemaps: expected true or false, got {discover!r}")
     domains = tuple(_domain(fill(d), f"{key}.allowed_domains")
                     for d in _texts(entry, "allowed_domains", key))
     if not domains:  # the hosts the crawl starts on
@@ -245,7 +251,8 @@ def _parse_html(name: str, entry: dict, key: str, fill) -> HtmlSource:
     if selector:
         selector = _text(selector, f"{key}.body_selector")
     return HtmlSource(name=name, start_urls=start_urls, sitemaps=sitemaps,
-                      allowed_domains=domains, allow=allow, deny=deny, body_selector=selector)
+                      allowed_domains=domains, allow=allow, deny=deny, body_selector=selector,
+                      discover_sitemaps=discover)
 
 
 def _parse_rest(name: str, entry: dict, key: str, fill) -> RestSource:

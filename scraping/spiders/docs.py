@@ -1,7 +1,8 @@
 """The docs spider: one crawl over every source of a profile, one code path per source type.
 
-- `html`: sitemaps (indexes followed) and start pages seed the crawl; links on fetched
-  pages are followed while they stay inside an html source's rules (`classify_url`).
+- `html`: sitemaps (named, or discovered in robots.txt; indexes followed) and start pages
+  seed the crawl; links on fetched pages are followed while they stay inside an html
+  source's rules (`classify_url`).
 - `rest`: a WordPress REST collection, page 1 first, then every page X-WP-TotalPages
   announces; each item becomes a `rest_item` page stored under its `link`.
 - `plugin_api`: plugin_information for each slug, and query_plugins for the popular ones.
@@ -23,6 +24,7 @@ from typing import Any, Iterable, Iterator
 
 import scrapy
 from scrapy import signals
+from protego import Protego
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
@@ -34,9 +36,9 @@ from scraping.responses import (failure_outcome, fetch_state, is_html, response_
                                 response_text)
 from scraping.sources import (HtmlSource, MarkdownSource, PluginApiSource, ReadmeSource,
                               RestSource, SourcesProfile)
-from scraping.urls import (classify_url, extract_links, is_allowed_domain, parse_sitemap,
-                           plugin_info_url, query_plugins_url, readme_url, rest_page_url,
-                           same_host, strip_fragment)
+from scraping.urls import (classify_url, extract_links, is_allowed_domain, origin_of,
+                           parse_sitemap, plugin_info_url, query_plugins_url, readme_url,
+                           rest_page_url, same_host, strip_fragment)
 from scraping.wpapi import (next_rest_pages, parse_manifest, parse_query_plugins,
                             parse_rest_page, plugin_info_problem)
 
@@ -86,6 +88,11 @@ class DocsSpider(scrapy.Spider):
         so a resumed crawl only adds what it had not met)."""
         for source in self.sources.values():
             if isinstance(source, HtmlSource):
+                if source.discover_sitemaps:
+                    hosts = dict.fromkeys(origin_of(u) for u in source.start_urls + source.sitemaps)
+                    for origin in hosts:
+                        yield from self._listing_request(f"{origin}/robots.txt", source,
+                                                         "robots_txt", self.parse_robots_txt)
                 for url in source.sitemaps:
                     yield from self._sitemap_request(url, source)
                 for url in source.start_urls:
@@ -130,6 +137,16 @@ class DocsSpider(scrapy.Spider):
                 yield from self._sitemap_request(url, source)
             else:
                 yield from self._consider_page(url, source)
+
+    def parse_robots_txt(self, response: Response):
+        """Sitemap discovery: the sitemaps a host's robots.txt names, else WordPress's
+        /wp-sitemap.xml."""
+        source = self._source(response)
+        self._settle(response.meta, *fetch_state(response))
+        text = response_text(response) or ""
+        sitemaps = list(Protego.parse(text).sitemaps) or [f"{origin_of(response.url)}/wp-sitemap.xml"]
+        for url in sitemaps:
+            yield from self._sitemap_request(url, source)
 
     def parse_page(self, response: Response):
         source = self._source(response)
@@ -306,10 +323,12 @@ class DocsSpider(scrapy.Spider):
         yield self._request(url, source, role, callback, cb_kwargs, 0, reserved=True)
 
     def _request(self, url, source, role, callback, cb_kwargs, priority, reserved):
+        meta = {"wpqa_url": url, "wpqa_source": source.name, "wpqa_role": role,
+                "wpqa_reserved": reserved}
+        if role == "robots_txt":
+            meta["dont_obey_robotstxt"] = True  # robots.txt itself is always allowed
         return scrapy.Request(url, callback=callback, errback=self.on_error, priority=priority,
-                              cb_kwargs=cb_kwargs,
-                              meta={"wpqa_url": url, "wpqa_source": source.name,
-                                    "wpqa_role": role, "wpqa_reserved": reserved})
+                              cb_kwargs=cb_kwargs, meta=meta)
 
     def _settle(self, meta: dict[str, Any], state: str, reason: str = "") -> None:
         """Put a request's URL in its final state; give back the page slot it held when
