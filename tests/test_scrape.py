@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import http.server
 import json
 import re
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -791,3 +794,95 @@ def test_sample_crawl_covers_every_source_type_and_nothing_disallowed(sample_cra
     assert metrics["pages_plugin_api"] == len(served)
     assert metrics["urls_failed"] == len(slugs) - len(served)
     assert summary_adds_up(metrics) and documents_add_up(metrics)
+
+
+# --- the real sites' markup, served from loopback ------------------------------------
+
+class RealFixtureHandler(http.server.BaseHTTPRequestHandler):
+    """WordPress REST collections and plugin readmes made of the saved real files."""
+
+    protocol_version = "HTTP/1.1"
+    collections: dict[str, list[dict]] = {}
+    readmes: dict[str, bytes] = {}
+
+    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+        pass
+
+    def do_GET(self):
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        if parts.path == "/robots.txt":
+            return self.reply(200, b"User-agent: *\nDisallow: /wp-admin/\n", "text/plain")
+        if parts.path in self.collections:
+            items = self.collections[parts.path]
+            per_page, page = int(query["per_page"][0]), int(query["page"][0])
+            pages = -(-len(items) // per_page)
+            if page > pages:
+                return self.reply(400, b'{"code": "rest_post_invalid_page_number"}', "application/json")
+            body = json.dumps(items[(page - 1) * per_page: page * per_page]).encode()
+            return self.reply(200, body, "application/json; charset=UTF-8",
+                              {"X-WP-Total": str(len(items)), "X-WP-TotalPages": str(pages)})
+        slug = parts.path.split("/")[2] if parts.path.startswith("/svn/") else ""
+        if slug in self.readmes and parts.path.endswith("/trunk/readme.txt"):
+            return self.reply(200, self.readmes[slug], "text/plain; charset=utf-8")
+        return self.reply(404, b"not found", "text/plain")
+
+    def reply(self, status, body, content_type, extra=None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.mark.integration
+def test_real_rest_items_and_readmes_crawl_as_the_live_profile_would(tmp_path):
+    if not (REAL_FIXTURES / "wp-rest").is_dir():
+        pytest.skip("../shared/fixtures/real is absent")
+    items = {path.name: json.loads(path.read_text(encoding="utf-8"))
+             for path in sorted((REAL_FIXTURES / "wp-rest").glob("*.json"))}
+    docs = [i for name, i in items.items() if name.startswith("wporg-docs-rest")]
+    devhub = [i for name, i in items.items() if name.startswith("devhub-rest")]
+    readmes = {path.name.split("__")[0]: path.read_bytes()
+               for path in sorted((REAL_FIXTURES / "readmes").glob("*__readme.txt"))}
+    RealFixtureHandler.collections = {"/documentation/wp-json/wp/v2/articles": docs,
+                                      "/wp-json/wp/v2/plugin-handbook": devhub}
+    RealFixtureHandler.readmes = readmes
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RealFixtureHandler)
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        sources = tmp_path / "real.yaml"
+        sources.write_text(yaml.safe_dump({"crawl": {"min_download_delay": 0}, "sources": {
+            "documentation": {"kind": "rest", "per_page": 2,
+                              "collection": f"{origin}/documentation/wp-json/wp/v2/articles"},
+            "plugin_handbook": {"kind": "rest", "per_page": 2,
+                                "collection": f"{origin}/wp-json/wp/v2/plugin-handbook"},
+            "plugin_readmes": {"kind": "readme", "url": origin + "/svn/{slug}/trunk/readme.txt",
+                               "slugs": sorted(readmes)},
+        }}), encoding="utf-8")
+        proc = subprocess.run([sys.executable, "-m", "scraping.crawl", "--sources", str(sources),
+                               "--out", str(tmp_path / "out"), "--no-cache"],
+                              cwd=REPO, capture_output=True, text=True, timeout=CRAWL_TIMEOUT_S)
+    finally:
+        server.shutdown()
+        thread.join()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {row["url"]: row for row in read_rows(tmp_path / "out" / "pages.jsonl")}
+    for item in docs + devhub:
+        row = rows[item["link"]]  # stored under the item's real link
+        assert row["kind"] == "rest_item" and row["body"] == item["content"]["rendered"]
+        assert row["meta"]["title"] == item["title"]["rendered"]
+        assert row["meta"]["modified"] == item["modified"]
+        assert row["meta"]["menu_order"] == str(item["menu_order"])
+    for slug, text in readmes.items():
+        row = rows[f"{origin}/svn/{slug}/trunk/readme.txt"]
+        assert row["kind"] == "readme" and row["body"] == text.decode("utf-8")
+        assert row["meta"] == {"slug": slug}
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["pages_rest_item"] == len(docs) + len(devhub)
+    assert summary["urls_met"] == summary["urls_fetched"] == 2 + 3 + len(readmes)
+    assert summary_adds_up(summary) and documents_add_up(summary)
