@@ -45,7 +45,7 @@ from scraping.sources import SourcesError, SourcesProfile, load_sources, needs_o
 from scraping.spiders.docs import STATE_FILE, DocsSpider
 from scraping.urls import rewrite_origin
 from wpqa.io import dumps_row, write_json, write_jsonl
-from wpqa.records import Page, from_row, to_row
+from wpqa.records import Page, content_hash, from_row, to_row
 
 log = logging.getLogger("scraping.crawl")
 
@@ -54,6 +54,7 @@ PAGES_FILE = "pages.jsonl"
 SUMMARY_FILE = "summary.json"
 CRAWL_LOG_FILE = "crawl_log.jsonl"
 JOB_PAGES_FILE = "pages.jsonl"  # pages stored so far, inside the job folder
+JOB_SOURCES_FILE = "wpqa_job_sources.txt"  # which sources the job folder belongs to
 # Scrapy stats worth a line in the summary: how much the cache and the retries did.
 STATS_IN_SUMMARY = {
     "httpcache/hit": "http_cache_fresh",
@@ -130,7 +131,7 @@ def run_crawl(profile: SourcesProfile, options: CrawlOptions) -> CrawlResult:
     """Crawl every source of `profile` in this process (once: Twisted's reactor cannot
     restart) and return the stored Pages with the books."""
     job_dir = Path(options.job_dir) if options.job_dir else None
-    pages = check_job_dir(job_dir)
+    pages = check_job_dir(job_dir, sources_digest(profile))
     process = CrawlerProcess(crawl_settings(profile, options))
     crawler = process.create_crawler(DocsSpider)
     spool = open_spool(job_dir)
@@ -174,11 +175,22 @@ def run_crawl(profile: SourcesProfile, options: CrawlOptions) -> CrawlResult:
                        close_reason=spider.close_reason, crawl_log=crawl_log)
 
 
-def check_job_dir(job_dir: Path | None) -> list[Page]:
-    """The pages a previous run of this job stored; fails on a job folder left by a
-    crash (its queue and books no longer match)."""
-    if job_dir is None or not job_dir.exists():
+def sources_digest(profile: SourcesProfile) -> str:
+    """A short hash of everything a job folder's queue depends on (sources, origins)."""
+    return content_hash(repr(profile))
+
+
+def check_job_dir(job_dir: Path | None, digest: str) -> list[Page]:
+    """The pages a previous run of this job stored. Fails on a job folder made for other
+    sources, or left by a crash (its queue and books no longer match)."""
+    if job_dir is None:
         return []
+    marker = job_dir / JOB_SOURCES_FILE
+    if marker.exists() and marker.read_text(encoding="utf-8").strip() != digest:
+        raise CrawlError(f"{job_dir}: this job folder belongs to a crawl of other sources (or "
+                         "of a sample site on another port); use a new --job-dir, or delete it")
+    job_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(digest + "\n", encoding="utf-8")
     has_queue = (job_dir / "requests.seen").exists() or (job_dir / "requests.queue").exists()
     if has_queue and not (job_dir / STATE_FILE).exists():
         raise CrawlError(f"{job_dir}: this job folder was not closed cleanly (killed rather "

@@ -461,3 +461,9 @@ def test_an_interrupted_crawl_resumes_without_refetching(tmp_path):
     assert summary["urls_pending"] == 0 and summary["pages_stored"] == total + 1
     rows = read_jsonl(tmp_path / "out" / "pages.jsonl")
     assert len({row["url"] for row in rows}) == len(rows) == total + 1
+    # The job folder belongs to these sources: another sources file is refused.
+    other = write_sources(tmp_path / "other.yaml", {"sources": {"docs": {
+        "kind": "html", "start_urls": ["http://127.0.0.1:9/docs/"], "allow": ["/docs/"]}}})
+    args[args.index(str(sources))] = str(other)
+    refused = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "belongs to a crawl of other sources" in refused.stderr

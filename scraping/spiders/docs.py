@@ -374,7 +374,11 @@ class DocsSpider(scrapy.Spider):
     def restore_state(self) -> None:
         if self.job_dir is None or not (self.job_dir / STATE_FILE).is_file():
             return
-        state = json.loads((self.job_dir / STATE_FILE).read_text(encoding="utf-8"))
+        state_file = self.job_dir / STATE_FILE
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        # Written again when this run closes cleanly; a run killed before that leaves no
+        # state file, and the next run refuses a queue that no longer matches its books.
+        state_file.unlink()
         self.ledger = UrlLedger.from_state(state["ledger"])
         self.budget.used = int(state["budget_used"])
         self.documents = Counter(state["documents"])
