@@ -5,7 +5,8 @@ its books exact.
   asked for the URL, before robots.txt or the network see it: a redirect off the
   source's domains or outside its allowed paths is skipped, never fetched.
 - `ObeyRobotsMiddleware` is Scrapy's robots.txt middleware with a reason the crawl can
-  count (`robots`) instead of a bare IgnoreRequest.
+  count (`robots`) instead of a bare IgnoreRequest, and RFC 9309's rule for a robots.txt
+  that fails with a server error: the whole host is disallowed (Scrapy would allow it).
 - `RetryAfterMiddleware` is Scrapy's retry middleware that also honours `Retry-After` on
   429 and 503: no request goes to that host until the time is up. A host that asks for
   longer than `crawl.retry_after_max` is given up for this crawl; its URLs fail as
@@ -82,8 +83,18 @@ class SourceRulesMiddleware:
         return None
 
 
+DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
+
+
 class ObeyRobotsMiddleware(RobotsTxtMiddleware):
     """Scrapy's robots.txt middleware, raising a SkippedRequest the crawl can count."""
+
+    async def _parse_robots(self, response, netloc, request) -> None:
+        if response.status >= 500:  # RFC 9309 2.3.1.4: unreachable means complete disallow
+            log.warning("%s/robots.txt answered %d: no page of %s is requested",
+                        netloc, response.status, netloc)
+            response = response.replace(body=DISALLOW_ALL)
+        await super()._parse_robots(response, netloc, request)
 
     def process_request_2(self, rp, request) -> None:
         try:

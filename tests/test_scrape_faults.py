@@ -239,6 +239,8 @@ def fault_crawl(tmp_path_factory):
         thread = serve(server)
         limited = LimitedServer()
         limited_thread = serve(limited)
+        robots_down = RobotsDownServer()
+        robots_down_thread = serve(robots_down)
         try:
             origin = server.origin
             sources = write_sources(tmp / "faults.yaml", {
@@ -252,20 +254,23 @@ def fault_crawl(tmp_path_factory):
                                    "per_page": 2},
                     "limited": {"kind": "html", "allow": ["/docs/"],
                                 "start_urls": [f"{limited.origin}/docs/", f"{limited.origin}/docs/more/"]},
+                    "robots_down": {"kind": "html", "allow": ["/docs/"],
+                                    "start_urls": [f"{robots_down.origin}/docs/"]},
                 }})
             started = time.monotonic()
             proc = run_crawl_command(tmp, sources)
             seconds = time.monotonic() - started
         finally:
-            server.shutdown()
-            limited.shutdown()
-            thread.join()
-            limited_thread.join()
+            for running, running_thread in ((server, thread), (limited, limited_thread),
+                                            (robots_down, robots_down_thread)):
+                running.shutdown()
+                running_thread.join()
         offsite_log = offsite.requested_paths
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = tmp / "out"
     log = read_jsonl(out / "crawl_log.jsonl")
     return {"origin": origin, "limited": limited.origin, "server": server, "limited_server": limited,
+            "robots_down": robots_down,
             "offsite_log": offsite_log, "summary": json.loads((out / "summary.json").read_text()),
             "states": {row["url"]: (row["state"], row["reason"]) for row in log}, "log": log,
             "pages": {row["url"]: row for row in read_jsonl(out / "pages.jsonl")},
@@ -284,6 +289,38 @@ class LimitedServer(ThreadingHTTPServer):
     @property
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class RobotsDownServer(ThreadingHTTPServer):
+    """A host whose robots.txt fails with a server error: none of its pages may be fetched."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        self.paths: list[str] = []
+        super().__init__(("127.0.0.1", 0), RobotsDownHandler)
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class RobotsDownHandler(BaseHTTPRequestHandler):
+    server: RobotsDownServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+    def do_GET(self):
+        self.server.paths.append(self.path)
+        status = 503 if self.path == "/robots.txt" else 200
+        body = page("Must not be fetched").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 class LimitedHandler(BaseHTTPRequestHandler):
@@ -366,6 +403,9 @@ def test_faults_never_fetch_what_they_must_not(fault_crawl):
     assert "/private-area/page/" not in paths  # a redirect out of the allowed paths
     assert not [p for p in paths if p.startswith("/elsewhere")]
     assert fault_crawl["offsite_log"] == []  # not even its robots.txt
+    robots_down = fault_crawl["robots_down"]  # robots.txt fails with 503: nothing else
+    assert set(robots_down.paths) == {"/robots.txt"}
+    assert fault_crawl["states"][robots_down.origin + "/docs/"] == ("skipped", "robots")
     assert paths.count("/docs/broken/") == 3 and paths.count("/docs/flaky/") == 3  # 2 retries
     assert paths.count("/docs/ok/") == 1  # linked three ways, fetched once
     assert max(int(p.rsplit("/", 1)[1]) for p in paths if p.startswith("/docs/endless/")) <= 21
