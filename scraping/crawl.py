@@ -169,8 +169,9 @@ def run_crawl(profile: SourcesProfile, options: CrawlOptions) -> CrawlResult:
     pages = sorted(pages, key=lambda page: page.url)
     summary = build_summary(pages, spider.ledger, spider.documents, dropped,
                             crawler.stats.get_stats(), profile.names)
-    crawl_log = [dict(row, url=rewrite_origin(row["url"], options.origin, profile.public_origin))
-                 for row in spider.ledger.rows()]
+    crawl_log = sorted((dict(row, url=rewrite_origin(row["url"], options.origin,
+                                                     profile.public_origin))
+                        for row in spider.ledger.rows()), key=lambda row: row["url"])
     return CrawlResult(pages=pages, ledger=spider.ledger, summary=summary, seconds=seconds,
                        close_reason=spider.close_reason, crawl_log=crawl_log)
 
