@@ -550,6 +550,18 @@ def test_main_reports_a_bad_param_before_crawling(tmp_path, capsys):
     assert not (tmp_path / "m.json").exists()
 
 
+def test_wpqa_crawl_reports_a_bad_sources_file_before_crawling(tmp_path, capsys):
+    from wpqa.cli import main as wpqa_main
+    assert wpqa_main(["crawl", "--sources", str(tmp_path / "none.yaml"), "--out",
+                      str(tmp_path / "out")]) == 2
+    assert "none.yaml: sources file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: {docs: {kind: html, start_urls: [https://h/]}}\n", encoding="utf-8")
+    assert wpqa_main(["crawl", "--sources", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert "sources.docs.allow: list at least one path prefix" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 # --- the bundled sample site ---------------------------------------------------------
 
 def test_sample_sitemap_is_up_to_date():

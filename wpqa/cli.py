@@ -7,6 +7,9 @@ summary line. Exit status 1 when any row fails, 2 when the input cannot be read.
 `wpqa inspect FILE` prints, as JSON lines, the sections extraction finds in one saved
 HTML page, REST API item, plugin_information reply, readme.txt or handbook Markdown file
 (see `curation.inspect`).
+
+`wpqa crawl --sources FILE.yaml --out DIR [--max-pages N]` runs the scrape stage's
+spider on any sources file (see `scraping.crawl`).
 """
 from __future__ import annotations
 
@@ -70,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["inspect"]:  # its own parser, so that `wpqa inspect --help` reaches it
         from curation.inspect import inspect_command
         return inspect_command(argv[1:])
+    if argv[:1] == ["crawl"]:  # the same: `wpqa crawl --help` is scraping.crawl's
+        from scraping.crawl import crawl_command
+        return crawl_command(argv[1:])
     parser = argparse.ArgumentParser(prog="wpqa", description="wpqa: WordPress docs to list-format Q&A")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="check Q&A rows against the list-format pattern")
@@ -77,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--params", default=None, help="params.yaml with the pattern bounds")
     commands.add_parser("inspect", help="print the sections extraction finds in one saved file "
                         "(HTML, REST item .json, readme.txt, Markdown); see `wpqa inspect --help`")
+    commands.add_parser("crawl", help="crawl the sources of a sources YAML file with the scrape "
+                        "stage's spider; see `wpqa crawl --help`")
     args = parser.parse_args(argv)
     if args.command == "check":
         try:
