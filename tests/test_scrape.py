@@ -22,10 +22,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
+from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
+from scrapy.dupefilters import RFPDupeFilter
 from scrapy.exceptions import (DownloadCancelledError, DownloadFailedError,
                                DownloadTimeoutError, IgnoreRequest, ResponseDataLossError)
-from scrapy.http import HtmlResponse, Request, TextResponse
+from scrapy.http import HtmlResponse, Request, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.test import get_crawler
 from twisted.internet.error import ConnectionRefusedError
 from twisted.python.failure import Failure
 
@@ -40,7 +43,9 @@ from scraping.sample_api import (collection_articles, plugin_api_reply, plugin_i
                                  rest_collection_reply)
 from scraping.scrape import main
 from scraping.serve import SAMPLE_SITE_ROOT, serve_sample_site
-from scraping.sources import (SOURCES_PATH, HtmlSource, PluginApiSource, RestSource,
+from scraping.spiders.docs import DocsSpider
+from scraping.sources import (SOURCES_PATH, CrawlLimits, HtmlSource, PluginApiSource,
+                              RestSource, SourcesProfile,
                               SourcesError, load_sources, needs_origin, parse_sources)
 from scraping.urls import (classify_url, extract_links, is_allowed_domain, parse_sitemap,
                            plugin_info_url, query_plugins_url, raw_markdown_url,
@@ -465,6 +470,67 @@ def test_pipeline_drops_a_second_document_for_the_same_url():
     assert isinstance(pipeline.process_item(doc), Page)
     with pytest.raises(DropItem, match="duplicate_url"):
         pipeline.process_item(doc)
+
+
+# The three orders in which a redirect (/documentation/beta -> beta/) and a link to beta/
+# can meet. "link_after_hop" lost the page: the link was met after the redirect hop got
+# through the dupefilter, so the link's request was dropped as the duplicate, and then
+# the redirect's reply saw beta/ in the ledger and skipped itself as a duplicate too.
+REDIRECT_AND_LINK_ORDERS = {
+    "link_first": ["parse_index", "parse_alpha", "redirect", "reply_beta"],
+    "link_after_hop": ["parse_alpha", "redirect", "parse_index", "reply_beta"],
+    "link_after_reply": ["parse_alpha", "redirect", "reply_beta", "parse_index"],
+}
+
+
+@pytest.mark.parametrize("order", REDIRECT_AND_LINK_ORDERS)
+def test_a_page_reached_by_a_redirect_and_a_link_is_stored_once_in_any_order(order):
+    """The spider's callbacks, Scrapy's RedirectMiddleware and its dupefilter, driven in
+    each order a live crawl can take: beta/ is stored once, every URL ends in one state."""
+    site = "http://127.0.0.1:8000/documentation/"
+    index, alpha, slashless, beta = site, site + "alpha/", site + "beta", site + "beta/"
+    spider = DocsSpider(profile=SourcesProfile("test", "", CrawlLimits(), (DOCS,)), max_pages=10)
+    crawler = get_crawler()
+    redirects = RedirectMiddleware.from_crawler(crawler)
+    dupefilter = RFPDupeFilter.from_crawler(crawler)
+    queued: dict[str, Request] = {}  # requests the dupefilter let through, by URL
+    stored: list[str] = []
+
+    def schedule(requests):
+        for request in requests:
+            if dupefilter.request_seen(request):
+                spider.on_request_dropped(request)  # Scrapy's request_dropped signal
+            else:
+                queued[request.url] = request
+
+    def reply(url: str, links: str = ""):
+        request = queued.pop(url)
+        response = HtmlResponse(url, request=request, body=page_html(url, links).encode(),
+                                headers={"Content-Type": "text/html; charset=utf-8"})
+        for output in spider.parse_page(response):
+            if isinstance(output, FetchedDocument):
+                stored.append(output.url)
+            else:
+                schedule([output])
+
+    def redirect():
+        request = queued.pop(slashless)
+        hop = Response(slashless, status=301, request=request, headers={"Location": beta})
+        schedule([redirects.process_response(request, hop)])
+
+    events = {"parse_index": lambda: reply(index, '<a href="beta/">Beta</a>'),
+              "parse_alpha": lambda: reply(alpha, '<a href="/documentation/beta">Beta</a>'),
+              "redirect": redirect, "reply_beta": lambda: reply(beta)}
+    schedule([*spider._consider_page(index, DOCS), *spider._consider_page(alpha, DOCS)])
+    for event in REDIRECT_AND_LINK_ORDERS[order]:
+        events[event]()
+
+    assert sorted(stored) == [index, alpha, beta] and not queued
+    states = {row["url"]: (row["state"], row["reason"]) for row in spider.ledger.rows()}
+    assert sorted([states[slashless], states[beta]]) == [("fetched", ""), ("skipped", "duplicate")]
+    summary = spider.ledger.summary()
+    assert summary["urls_pending"] == 0 and summary["urls_state_conflicts"] == 0
+    assert summary_adds_up(summary) and spider.budget.used == len(stored)
 
 
 def test_crawl_settings_are_polite_by_default():

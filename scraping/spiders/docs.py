@@ -152,7 +152,14 @@ class DocsSpider(scrapy.Spider):
         source = self._source(response)
         landed = strip_fragment(response.url)
         if landed != response.meta["wpqa_url"]:
-            if landed in self.ledger or landed in self.landed_urls:
+            # A redirect landed on `landed`. Do not ask the ledger whether `landed` is met:
+            # the dupefilter lets one request per URL through, and this redirected one got
+            # through, so a request met for `landed` by a link was (or will be) dropped
+            # and settled as the duplicate; its ledger entry does not mean that request
+            # stores the page. Skipping here too lost the page when the link was met
+            # between the redirect hop and its reply. A page already stored from
+            # elsewhere is dropped by `_emit`.
+            if landed in self.landed_urls:
                 self._settle(response.meta, SKIPPED, SKIP_DUPLICATE)
                 return
             self.landed_urls.add(landed)
