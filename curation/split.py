@@ -55,16 +55,20 @@ def split_by_page(items: list[QAPair], params: SplitParams, seed: int
     return sorted(train, key=lambda q: q.id), sorted(test, key=lambda q: q.id)
 
 
-def write_parquet(path: Path, items: list[QAPair]) -> None:
+def to_table(items: list[QAPair]):
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     columns = {name: [getattr(qa, name) for qa in items] for name, _ in FEATURES}
     schema = pa.schema([(name, pa.list_(pa.string()) if kind == "list" else pa.string())
                         for name, kind in FEATURES])
-    table = pa.table(columns, schema=schema)
+    return pa.table(columns, schema=schema)
+
+
+def write_parquet(path: Path, items: list[QAPair]) -> None:
+    import pyarrow.parquet as pq
+
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+        pq.write_table(to_table(items), tmp)
 
 
 def size_category(n: int) -> str:
@@ -89,8 +93,9 @@ def card_metadata(train: list[QAPair], test: list[QAPair]) -> dict[str, Any]:
         "dataset_info": {
             "features": [{"name": name, "dtype": kind} if kind != "list"
                          else {"name": name, "sequence": "string"} for name, kind in FEATURES],
-            "splits": [{"name": "train", "num_examples": len(train)},
-                       {"name": "test", "num_examples": len(test)}],
+            # num_bytes: the in-memory Arrow size, as the Hub's own cards record it.
+            "splits": [{"name": "train", "num_bytes": to_table(train).nbytes, "num_examples": len(train)},
+                       {"name": "test", "num_bytes": to_table(test).nbytes, "num_examples": len(test)}],
         },
     }
 

@@ -157,8 +157,9 @@ def test_card_metadata_uses_hub_values():
     from huggingface_hub import DatasetCardData
     data = DatasetCardData(**meta)
     assert data.license == "mit" and data.size_categories == ["n<1K"]
-    assert meta["dataset_info"]["splits"] == [{"name": "train", "num_examples": 1},
-                                              {"name": "test", "num_examples": 1}]
+    splits = meta["dataset_info"]["splits"]
+    assert [(s["name"], s["num_examples"]) for s in splits] == [("train", 1), ("test", 1)]
+    assert all(s["num_bytes"] > 0 for s in splits)
 
 
 @pytest.mark.skipif(not SHARED_FIXTURES.exists(), reason="../shared fixtures absent")

@@ -1,0 +1,1 @@
+"""The eval stage: base and tuned models answer the test questions, scored by the pattern."""

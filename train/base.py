@@ -1,0 +1,284 @@
+"""The `base` stage: the model that QLoRA fine-tunes.
+
+With `base.model: tiny` (the offline default) it trains one here from the extracted
+docs: a byte-level BPE tokenizer and a small Llama-style causal LM, pretrained on packed
+blocks of plain documentation prose, saved with `save_pretrained` so that
+`AutoModelForCausalLM.from_pretrained(dir)` and `AutoTokenizer.from_pretrained(dir)`
+load it like a hub model. The corpus is the docs as they read, not Q&A: headings,
+paragraphs, list items and notes as plain lines, with ordered lists numbered as on the
+page. Like any real base model, it has seen numbered lists; it has never seen the answer
+pattern (a "Question:" prompt, a one-sentence intro announcing steps or solutions, the
+list, then EOS), so the eval stage measures what fine-tuning taught.
+
+With a hub id or a local path it downloads nothing: it writes `base.json` recording
+{model, revision}, and the train and eval stages load from there (`resolve_base`).
+
+    python -m train.base --params params.yaml --sections data/interim/sections.jsonl \
+        --out models/base
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from tqdm import tqdm
+
+from wpqa.io import read_jsonl, write_json
+from wpqa.params import BaseParams, ParamsError, load_params
+
+BASE_RECORD = "base.json"
+TINY = "tiny"
+PAD, BOS, EOS = "<pad>", "<s>", "</s>"
+QUANT_BLOCK = 64  # bitsandbytes 4-bit quantization block size
+
+
+class BaseModelError(RuntimeError):
+    """The base model cannot be built or found; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    """Where train and eval load the base model from."""
+
+    model: str  # a local directory or a hub id
+    revision: str | None  # pinned hub revision; None for a local directory
+
+
+# ---------------------------------------------------------------------------- corpus
+
+def section_text(row: dict[str, Any]) -> str:
+    """One section as plain lines: heading, paragraphs, list items, notes.
+
+    Ordered lists keep their numbers ("1. Go to Plugins."), as the page shows them. A
+    base that has never seen a numbered list must learn to count during fine-tuning;
+    with the tiny model that alone cost more epochs than the time budget allows
+    (0.03 conforming after 10 epochs without numbers, 0.70 after 12 with them).
+    """
+    lines = [row.get("heading", "")]
+    lines += row.get("paragraphs", [])
+    for items in row.get("ordered_lists", []):
+        lines += [f"{n}. {item}" for n, item in enumerate(items, 1)]
+    for items in row.get("unordered_lists", []):
+        lines += items
+    lines += row.get("notes", [])
+    return "\n".join(" ".join(line.split()) for line in lines if line and line.strip())
+
+
+def build_corpus(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """Documents for pretraining, one per non-empty section, in input order."""
+    return [text for text in (section_text(row) for row in rows) if text]
+
+
+# ------------------------------------------------------------------------- tokenizer
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """A byte-level BPE tokenizer trained on `texts`, wrapped for transformers.
+
+    No `model_max_length`: train.max_length decides what fits, and a too-long answer is
+    skipped and counted by the train stage, not warned about by the tokenizer.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=[PAD, BOS, EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS,
+                                   pad_token=PAD)
+
+
+def pack_tokens(texts: list[str], tokenizer) -> torch.Tensor:
+    """All documents as one token stream, each followed by EOS (nanoGPT-style packing)."""
+    stream: list[int] = []
+    for text in texts:
+        stream += tokenizer(text, add_special_tokens=False)["input_ids"]
+        stream.append(tokenizer.eos_token_id)
+    return torch.tensor(stream, dtype=torch.long)
+
+
+# ----------------------------------------------------------------------------- model
+
+def build_model(params: BaseParams, tokenizer):
+    """A small Llama-style causal LM sized by `base.*`, with tied input/output embeddings."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=params.hidden_size,
+        intermediate_size=params.intermediate_size,
+        num_hidden_layers=params.layers,
+        num_attention_heads=params.heads,
+        num_key_value_heads=params.heads,
+        max_position_embeddings=params.context_length,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(config)
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def pretrain(model, stream: torch.Tensor, *, steps: int, batch_size: int, block_size: int,
+             lr: float, seed: int, progress: bool = True) -> list[float]:
+    """Train `model` on random `block_size` windows of the token stream; return step losses.
+
+    Warmup for 5% of the steps, then cosine decay to a tenth of `lr`.
+    """
+    from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+    if stream.numel() <= block_size:
+        raise BaseModelError(
+            f"the corpus has {stream.numel()} tokens, fewer than one block of "
+            f"base.context_length={block_size}; extract more sections or lower "
+            "base.context_length")
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95),
+                                  weight_decay=0.1)
+    schedule = get_cosine_with_min_lr_schedule_with_warmup(
+        optimizer, num_warmup_steps=math.ceil(0.05 * steps), num_training_steps=steps,
+        min_lr_rate=0.1)
+    model.train()
+    losses = []
+    bar = tqdm(range(steps), desc="pretrain base", disable=not progress, file=sys.stdout)
+    for _ in bar:
+        starts = torch.randint(stream.numel() - block_size, (batch_size,), generator=generator)
+        batch = torch.stack([stream[s:s + block_size] for s in starts.tolist()])
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    model.eval()
+    return losses
+
+
+def build_tiny_base(rows: list[dict[str, Any]], params: BaseParams, seed: int,
+                    progress: bool = True):
+    """Tokenizer, pretrained model and a record of what was built, from section rows."""
+    for key in ("hidden_size", "intermediate_size"):
+        if getattr(params, key) % QUANT_BLOCK:
+            raise BaseModelError(
+                f"base.{key}: {getattr(params, key)} must be a multiple of {QUANT_BLOCK}, the "
+                "bitsandbytes 4-bit block size: its CPU inference kernel quantizes each "
+                "linear layer's input dimension in whole blocks")
+    texts = build_corpus(rows)
+    if not texts:
+        raise BaseModelError("no section has any text; the tiny base model needs a corpus "
+                             "(run the extract stage, or check data/interim/sections.jsonl)")
+    torch.manual_seed(seed)
+    tokenizer = train_tokenizer(texts, params.vocab_size)
+    stream = pack_tokens(texts, tokenizer)
+    model = build_model(params, tokenizer)
+    losses = pretrain(model, stream, steps=params.steps, batch_size=params.batch_size,
+                      block_size=params.context_length, lr=params.lr, seed=seed,
+                      progress=progress)
+    tail = losses[-10:]
+    record = {
+        "kind": TINY,
+        "model": TINY,
+        "revision": None,
+        "architecture": model.config.model_type,
+        "params": asdict(params),
+        "seed": seed,
+        "parameter_count": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+        "documents": len(texts),
+        "corpus_tokens": int(stream.numel()),
+        "first_loss": round(losses[0], 4),
+        "final_loss": round(sum(tail) / len(tail), 4),
+    }
+    return model, tokenizer, record
+
+
+def hub_base_record(params: BaseParams) -> dict[str, Any]:
+    """What to record for a hub id or local path; nothing is downloaded or loaded."""
+    path = Path(params.model).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise BaseModelError(f"base.model: {params.model} is a directory without a model "
+                                 "(no config.json); point it at a save_pretrained folder")
+        return {"kind": "local", "model": str(path.resolve()), "revision": None}
+    return {"kind": "hub", "model": params.model, "revision": params.revision or None}
+
+
+def save_tiny_base(out: str | Path, model, tokenizer, record: dict[str, Any]) -> None:
+    """Save in Hugging Face format, then base.json last: its presence marks a complete base."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    write_json(out / BASE_RECORD, record)
+
+
+# -------------------------------------------------------------------------- loading
+
+def resolve_base(base_dir: str | Path) -> BaseRef:
+    """Where to load the base model from, as recorded by this stage in `base_dir`."""
+    base_dir = Path(base_dir)
+    record_path = base_dir / BASE_RECORD
+    if not record_path.is_file():
+        raise BaseModelError(f"{record_path}: not found; run the base stage first "
+                             "(python -m train.base ...)")
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    if record.get("kind") == TINY:
+        if not (base_dir / "config.json").is_file():
+            raise BaseModelError(f"{base_dir}: base.json says a tiny model was built here, "
+                                 "but there is no config.json; re-run the base stage")
+        return BaseRef(model=str(base_dir), revision=None)
+    return BaseRef(model=record["model"], revision=record.get("revision") or None)
+
+
+# ----------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--sections", required=True, help="data/interim/sections.jsonl")
+    parser.add_argument("--out", required=True, help="models/base")
+    args = parser.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        out = Path(args.out)
+        if params.base.model != TINY:
+            record = hub_base_record(params.base)
+            write_json(out / BASE_RECORD, record)
+            print(f"base: recorded {record['kind']} model {record['model']} "
+                  f"(revision {record['revision']}) in {out / BASE_RECORD}")
+            return 0
+        if not Path(args.sections).is_file():
+            raise BaseModelError(f"{args.sections}: not found; run the extract stage first")
+        rows = read_jsonl(args.sections)
+        model, tokenizer, record = build_tiny_base(rows, params.base, params.seed)
+    except (ParamsError, BaseModelError) as err:
+        print(f"base: {err}", file=sys.stderr)
+        return 2
+    save_tiny_base(out, model, tokenizer, record)
+    print(f"base: tiny {record['architecture']} model, {record['parameter_count']:,} parameters, "
+          f"{record['documents']} documents / {record['corpus_tokens']:,} tokens, "
+          f"loss {record['first_loss']} -> {record['final_loss']}, saved to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
