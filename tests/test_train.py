@@ -270,3 +270,13 @@ def test_base_sizes_must_fit_the_4bit_block(tmp_path):
     params = BaseParams(**{**TINY_BASE, "hidden_size": 96, "heads": 2})
     with pytest.raises(base_stage.BaseModelError, match="base.hidden_size: 96 must be a multiple of 64"):
         base_stage.build_tiny_base(section_rows(), params, seed=0, progress=False)
+
+
+def test_saved_configs_do_not_depend_on_hash_seed_or_environment(tmp_path):
+    from train.qlora import normalize_saved_configs
+
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"target_modules": ["v_proj", "k_proj", "q_proj"], "r": 4}))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"local_files_only": True, "eos_token": "</s>"}))
+    normalize_saved_configs(tmp_path)
+    assert json.loads((tmp_path / "adapter_config.json").read_text()) == {"target_modules": ["k_proj", "q_proj", "v_proj"], "r": 4}
+    assert json.loads((tmp_path / "tokenizer_config.json").read_text()) == {"eos_token": "</s>"}

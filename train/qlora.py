@@ -16,6 +16,7 @@ dvclive into the metrics folder; `metrics.json` there holds the flat summary.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -30,7 +31,7 @@ from tqdm import tqdm
 
 from train.base import BaseModelError, BaseRef, resolve_base
 from train.prompt import encode_answer, encode_prompt
-from wpqa.io import read_jsonl
+from wpqa.io import read_jsonl, write_json
 from wpqa.params import ParamsError, TrainParams, load_params
 from wpqa.records import QAPair, from_row
 
@@ -372,9 +373,32 @@ def main(argv: list[str] | None = None) -> int:
                                           total_params=total))
     model.save_pretrained(args.out)
     tokenizer.save_pretrained(args.out)
+    normalize_saved_configs(args.out)
     print(f"train: {len(result.losses)} steps in {time.perf_counter() - started:.0f} s, "
           f"loss {result.losses[0]:.3f} -> {result.final_loss:.3f}; adapter saved to {args.out}")
     return 0
+
+
+def normalize_saved_configs(out_dir: str | Path) -> None:
+    """Make the saved adapter folder byte-identical across runs and environments.
+
+    peft keeps `target_modules` as a set, so its saved order follows Python's hash seed,
+    and the tokenizer config records `local_files_only`, which only says whether
+    HF_HUB_OFFLINE was set. Either would change the folder's hash for DVC with the
+    weights unchanged.
+    """
+    out_dir = Path(out_dir)
+    adapter_config = out_dir / "adapter_config.json"
+    if adapter_config.exists():
+        config = json.loads(adapter_config.read_text())
+        if isinstance(config.get("target_modules"), list):
+            config["target_modules"] = sorted(config["target_modules"])
+        write_json(adapter_config, config)
+    tokenizer_config = out_dir / "tokenizer_config.json"
+    if tokenizer_config.exists():
+        config = json.loads(tokenizer_config.read_text())
+        config.pop("local_files_only", None)
+        write_json(tokenizer_config, config)
 
 
 if __name__ == "__main__":
