@@ -88,3 +88,14 @@ def test_cli_check_bad_input(tmp_path):
     rows.write_text(json.dumps({"question": "Q?"}) + "\n")
     assert "needs string fields" in run_check(rows).stderr
     assert run_check(tmp_path / "missing.jsonl").returncode == 2
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+    target = tmp_path / "out.jsonl"
+    write_jsonl(target, [{"a": 1}])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    assert target.read_text() == '{"a": 1}\n'
