@@ -31,4 +31,5 @@ bench: install
 	python benchmarks/bench_eval.py
 
 clean:
-	rm -rf $(VENV) data models reports/*/ .dvc/cache .dvc/tmp
+	# reports/ is tracked in git (metrics for `dvc exp show`): it stays.
+	rm -rf $(VENV) data models .cache .dvc/cache .dvc/tmp
