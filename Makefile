@@ -32,4 +32,4 @@ bench: install
 
 clean:
 	# reports/ is tracked in git (metrics for `dvc exp show`): it stays.
-	rm -rf $(VENV) data models .cache .dvc/cache .dvc/tmp
+	rm -rf $(VENV) data models checkpoints .cache .dvc/cache .dvc/tmp

@@ -164,7 +164,12 @@ def test_resolve_base_errors(tmp_path):
 def test_hub_or_local_base_is_recorded_not_downloaded(tmp_path):
     params = BaseParams(**{**_base_params(), "model": "org/some-model", "revision": "abc123"})
     assert base_stage.hub_base_record(params) == {
-        "kind": "hub", "model": "org/some-model", "revision": "abc123"}
+        "kind": "hub", "model": "org/some-model", "revision": "abc123",
+        "trust_remote_code": False}
+    unpinned = BaseParams(**{**_base_params(), "model": "org/some-model"})
+    assert base_stage.hub_base_record(unpinned, pin=lambda m: "f" * 40)["revision"] == "f" * 40
+    with pytest.raises(base_stage.BaseModelError, match="set base.revision to the commit hash"):
+        base_stage.hub_base_record(unpinned)  # HF_HUB_OFFLINE=1 in tests: cannot ask the hub
     empty = tmp_path / "not-a-model"
     empty.mkdir()
     with pytest.raises(base_stage.BaseModelError, match="directory without a model"):
@@ -231,9 +236,11 @@ def test_qlora_4bit_trains_saves_and_reloads(tmp_path):
             return m(**batch).loss.item()
 
     before = loss_now(model)
-    result = qlora.train_adapter(model, examples, lr=1e-2, epochs=10, batch_size=4,
-                                 warmup_ratio=0.0, seed=0, pad_id=tokenizer.pad_token_id,
-                                 progress=False)
+    train_params = load_params(write_params(tmp_path / "p10.yaml", train={
+        "epochs": 10, "batch_size": 4, "warmup_ratio": 0.0})).train
+    result = qlora.train_adapter(model, examples, lr=1e-2, params=train_params, seed=0,
+                                 pad_id=tokenizer.pad_token_id,
+                                 checkpoint_dir=tmp_path / "ck", progress=False)
     after = loss_now(model)
     assert len(result.losses) == 20
     assert after < before * 0.85, (before, after)
@@ -262,8 +269,9 @@ def test_training_refuses_a_model_repacked_by_an_eval_forward(tmp_path):
     if not qlora.cpu_packed_4bit_layers(model):
         pytest.skip("this CPU has no AVX512-BF16 inference kernel, so nothing is repacked")
     with pytest.raises(RuntimeError, match="repacked"):
-        qlora.train_adapter(model, examples, lr=1e-2, epochs=1, batch_size=2, warmup_ratio=0.0,
-                            seed=0, pad_id=tokenizer.pad_token_id, progress=False)
+        qlora.train_adapter(model, examples, lr=1e-2, params=params.train, seed=0,
+                            pad_id=tokenizer.pad_token_id, checkpoint_dir=tmp_path / "ck",
+                            progress=False)
 
 
 def test_base_sizes_must_fit_the_4bit_block(tmp_path):

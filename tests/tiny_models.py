@@ -103,3 +103,73 @@ def make_tiny_base(out: Path, steps: int = 1, seed: int = 0):
     model, tokenizer, record = build_tiny_base(section_rows(), params, seed, progress=False)
     save_tiny_base(out, model, tokenizer, record)
     return resolve_base(out)
+
+
+# ------------------------------------------------------- hub-like architectures
+
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+MISTRAL_INST = ("{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}"
+                "[INST] {{ m['content'] }} [/INST]{% else %}{{ m['content'] }}{{ eos_token }}"
+                "{% endif %}{% endfor %}")
+
+# Special tokens as the real tokenizers of these families have them: Llama and Mistral
+# have BOS and EOS but no pad token; Falcon has only <|endoftext|>; Qwen2 instruct has a
+# ChatML template, ends the assistant turn with <|im_end|> (its EOS) and pads with
+# <|endoftext|>. Mistral here carries its [INST] template, with the BOS inside it.
+ARCH_TOKENS = {
+    "llama": dict(specials=["<s>", "</s>"], bos="<s>", eos="</s>", pad=None, template=None),
+    "mistral": dict(specials=["<s>", "</s>"], bos="<s>", eos="</s>", pad=None,
+                    template=MISTRAL_INST),
+    "falcon": dict(specials=["<|endoftext|>"], bos=None, eos="<|endoftext|>", pad=None,
+                   template=None),
+    "qwen2": dict(specials=["<|endoftext|>", "<|im_start|>", "<|im_end|>"], bos=None,
+                  eos="<|im_end|>", pad="<|endoftext|>", template=CHATML),
+}
+
+
+def arch_tokenizer(arch: str):
+    """A byte-level BPE tokenizer with the special tokens of `arch`'s real tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    spec = ARCH_TOKENS[arch]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(docs_lines(), trainer=trainers.BpeTrainer(
+        vocab_size=400, special_tokens=spec["specials"], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=spec["bos"],
+                                        eos_token=spec["eos"], pad_token=spec["pad"])
+    if spec["template"]:
+        tokenizer.chat_template = spec["template"]
+    return tokenizer
+
+
+def arch_config(arch: str, tokenizer):
+    """A tiny config of the architecture; widths are multiples of 64 (bitsandbytes' CPU
+    4-bit kernel quantizes each linear layer's input in 64-wide blocks)."""
+    from transformers import FalconConfig, LlamaConfig, MistralConfig, Qwen2Config
+
+    common = dict(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2,
+                  num_attention_heads=2, bos_token_id=tokenizer.bos_token_id,
+                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    if arch == "falcon":  # the MLP is 4 x hidden = 256 wide; multi-query attention
+        return FalconConfig(**common)
+    cls = {"llama": LlamaConfig, "mistral": MistralConfig, "qwen2": Qwen2Config}[arch]
+    return cls(**common, intermediate_size=128, num_key_value_heads=1,
+               max_position_embeddings=512)
+
+
+def make_arch_model(arch: str, out: Path, seed: int = 0) -> Path:
+    """A random-weight model of `arch` with its tokenizer, saved like a hub download."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = arch_tokenizer(arch)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(arch_config(arch, tokenizer))
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -48,6 +48,7 @@ class BaseRef:
 
     model: str  # a local directory or a hub id
     revision: str | None  # pinned hub revision; None for a local directory
+    trust_remote_code: bool = False  # run the model repo's own code (base.trust_remote_code)
 
 
 # ---------------------------------------------------------------------------- corpus
@@ -211,15 +212,38 @@ def build_tiny_base(rows: list[dict[str, Any]], params: BaseParams, seed: int,
     return model, tokenizer, record
 
 
-def hub_base_record(params: BaseParams) -> dict[str, Any]:
-    """What to record for a hub id or local path; nothing is downloaded or loaded."""
+def hub_base_record(params: BaseParams, pin=None) -> dict[str, Any]:
+    """What to record for a hub id or local path; no weights are downloaded or loaded.
+
+    A hub id is pinned to a commit: `base.revision` when set, else the commit the hub
+    names for the default branch now (`pin(model_id)`, which asks the hub), so a later
+    run trains on the same weights even after the repo moves on.
+    """
     path = Path(params.model).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
             raise BaseModelError(f"base.model: {params.model} is a directory without a model "
                                  "(no config.json); point it at a save_pretrained folder")
-        return {"kind": "local", "model": str(path.resolve()), "revision": None}
-    return {"kind": "hub", "model": params.model, "revision": params.revision or None}
+        return {"kind": "local", "model": str(path.resolve()), "revision": None,
+                "trust_remote_code": params.trust_remote_code}
+    if params.model.count("/") > 1 or params.model.startswith((".", "/", "~")):
+        raise BaseModelError(f"base.model: {params.model} is neither an existing folder nor a "
+                             "hub id (org/name)")
+    revision = params.revision or (pin or latest_hub_commit)(params.model)
+    return {"kind": "hub", "model": params.model, "revision": revision,
+            "trust_remote_code": params.trust_remote_code}
+
+
+def latest_hub_commit(model_id: str) -> str:
+    """The commit hash the hub serves for `model_id` now; a clear error when offline."""
+    try:
+        from huggingface_hub import HfApi
+
+        return HfApi().model_info(model_id).sha
+    except Exception as err:  # offline mode, no network, unknown or gated repo
+        raise BaseModelError(
+            f"base.model: cannot pin {model_id} to a commit ({type(err).__name__}: {err}); "
+            "set base.revision to the commit hash (the hub's 'Files' tab shows it)") from None
 
 
 def save_tiny_base(out: str | Path, model, tokenizer, record: dict[str, Any]) -> None:
@@ -246,7 +270,8 @@ def resolve_base(base_dir: str | Path) -> BaseRef:
             raise BaseModelError(f"{base_dir}: base.json says a tiny model was built here, "
                                  "but there is no config.json; re-run the base stage")
         return BaseRef(model=str(base_dir), revision=None)
-    return BaseRef(model=record["model"], revision=record.get("revision") or None)
+    return BaseRef(model=record["model"], revision=record.get("revision") or None,
+                   trust_remote_code=bool(record.get("trust_remote_code", False)))
 
 
 # ----------------------------------------------------------------------------- main

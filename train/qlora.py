@@ -1,28 +1,45 @@
 """The `train` stage: QLoRA fine-tuning of the base model on the train split.
 
-The base model is loaded in 4-bit NF4 through bitsandbytes (which runs 4-bit on CPU as
-well as on CUDA), prepared with `peft.prepare_model_for_kbit_training`, and wrapped with
-LoRA adapters. The loop is a plain one a reader can follow top to bottom: AdamW on the
-adapter weights, warmup then cosine decay, loss on the answer tokens only. The answer is
-followed by EOS and the EOS label is kept, so the tuned model learns to stop.
+The base model (the tiny one built here, a local folder or a pinned hub revision) is
+loaded in 4-bit NF4 through bitsandbytes (which runs 4-bit on CPU as well as on CUDA),
+prepared with `peft.prepare_model_for_kbit_training`, and wrapped with LoRA adapters on
+the architecture's projections. Training runs through transformers' `Trainer`, so the
+usual knobs work: gradient accumulation, gradient checkpointing, bf16/fp16, evaluation
+loss on a held-out slice, `report_to`, checkpoints and resume, `accelerate launch` on
+several GPUs. The semantics are the ones the tiny default was tuned with: loss on the
+answer tokens only, the EOS after the answer kept as a label (so the model learns to
+stop), length-grouped seeded batches, AdamW, warmup then cosine decay, clipping at 1.0.
+
+Checkpoints go to `--checkpoints` every `train.save_steps` steps; the folder is kept
+across DVC runs (a persistent output) and `train.resume: auto` continues from the last
+checkpoint of the same run (same data, base and params), so a killed run loses at most
+`save_steps` steps. A non-finite or exploding loss stops the run and names the last good
+checkpoint.
 
 The learning rate is the top-level `lr` param (so `dvc exp run -S lr=2e-4` works as
 typed); everything else comes from `train.*`. The loss of every step goes through
-dvclive into the metrics folder; `metrics.json` there holds the flat summary.
+dvclive into the metrics folder (the plot `dvc plots` shows); `metrics.json` there holds
+the flat summary.
 
     python -m train.qlora --params params.yaml --train data/splits/train.jsonl \
-        --base models/base --out models/adapter --metrics reports/train
+        --base models/base --out models/adapter --metrics reports/train \
+        --checkpoints checkpoints/train
+    accelerate launch --config_file configs/accelerate/ddp.yaml -m train.qlora ...
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
+import os
+import random
+import shutil
 import sys
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -32,7 +49,7 @@ from tqdm import tqdm
 from train.base import BaseModelError, BaseRef, resolve_base
 from train.prompt import encode_answer, encode_prompt
 from wpqa.io import read_jsonl, write_json
-from wpqa.params import ParamsError, TrainParams, load_params
+from wpqa.params import Params, ParamsError, TrainParams, load_params
 from wpqa.records import QAPair, from_row
 
 IGNORE_INDEX = -100  # label value the loss skips (prompt and padding)
@@ -87,6 +104,15 @@ def build_example(prompt_ids: list[int], answer_ids: list[int], eos_id: int,
     return {"input_ids": input_ids, "labels": labels}
 
 
+def split_validation(pairs: list[QAPair], count: int, seed: int) -> tuple[list[QAPair], list[QAPair]]:
+    """(train, validation): `count` pairs held out, chosen by a seeded shuffle of the ids."""
+    if count <= 0:
+        return pairs, []
+    ids = sorted(p.id for p in pairs)
+    held = set(random.Random(seed).sample(ids, count))
+    return [p for p in pairs if p.id not in held], [p for p in pairs if p.id in held]
+
+
 def encode_pairs(tokenizer, pairs: list[QAPair], max_length: int):
     """Examples for every pair that fits, and the ids of those that did not."""
     examples, too_long = [], []
@@ -120,33 +146,68 @@ def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, torc
 
 # ----------------------------------------------------------------------------- model
 
-def build_bnb_config(compute_dtype: torch.dtype):
-    """4-bit NF4 with double quantization: the QLoRA recipe."""
+def build_bnb_config(compute_dtype: torch.dtype, quant_storage: torch.dtype | None = None):
+    """4-bit NF4 with double quantization: the QLoRA recipe.
+
+    Under FSDP the packed 4-bit weights are stored in the compute dtype, so FSDP can
+    shard them together with the bf16 LoRA weights.
+    """
     from transformers import BitsAndBytesConfig
 
+    extra = {"bnb_4bit_quant_storage": quant_storage} if quant_storage is not None else {}
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                               bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=compute_dtype)
+                              bnb_4bit_compute_dtype=compute_dtype, **extra)
 
 
-def compute_setup() -> tuple[torch.dtype, dict[str, str] | str]:
-    """(compute dtype, device_map): bf16 across GPUs, fp32 on CPU.
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def resolve_precision(setting: str = "auto") -> str:
+    """`train.precision` made concrete: auto is bf16 on CUDA (fp16 on GPUs without bf16),
+    fp32 on CPU.
 
     On CPU bitsandbytes dequantizes the 4-bit weights and runs the matmul in the compute
     dtype. bf16 is fast only on CPUs with AVX512-BF16 or AMX (about 15% per training step
     on the 2-core dev machine) and slow everywhere else; fp32 is fast enough on any CPU
     and keeps a tiny model's high-learning-rate training numerically safe.
     """
+    if setting != "auto":
+        return setting
     if torch.cuda.is_available():
-        return torch.bfloat16, "auto"
-    return torch.float32, {"": "cpu"}
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def using_fsdp() -> bool:
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")
+
+
+def compute_setup(precision: str = "auto") -> tuple[torch.dtype, dict[str, str | int] | str | None]:
+    """(compute dtype, device_map) for this process.
+
+    One GPU: `auto`. Several processes (accelerate launch, DDP): each loads the whole
+    model on its own GPU. FSDP: no device map, FSDP places the shards. CPU: the CPU.
+    """
+    dtype = DTYPES[resolve_precision(precision)]
+    if not torch.cuda.is_available():
+        return dtype, {"": "cpu"}
+    if using_fsdp():
+        return dtype, None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return dtype, {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    return dtype, "auto"
 
 
 def load_tokenizer(ref: BaseRef):
     """The base model's tokenizer, with a pad token (its EOS when it has none)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(ref.model, revision=ref.revision)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(ref.model, revision=ref.revision,
+                                                  trust_remote_code=ref.trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise BaseModelError(f"cannot load the tokenizer of {ref.model!r}: {err}") from None
     if tokenizer.eos_token_id is None:
         raise BaseModelError(f"{ref.model}: the tokenizer has no EOS token, so answers "
                              "cannot be taught to stop")
@@ -155,17 +216,58 @@ def load_tokenizer(ref: BaseRef):
     return tokenizer
 
 
-def load_base_4bit(ref: BaseRef):
+def load_base_4bit(ref: BaseRef, precision: str = "auto"):
     """The base model with its linear layers in 4-bit NF4 (bitsandbytes Linear4bit)."""
     from transformers import AutoModelForCausalLM
 
-    dtype, device_map = compute_setup()
+    dtype, device_map = compute_setup(precision)
+    storage = dtype if using_fsdp() else None
     try:
-        return AutoModelForCausalLM.from_pretrained(
-            ref.model, revision=ref.revision, quantization_config=build_bnb_config(dtype),
-            dtype=dtype, device_map=device_map)
-    except OSError as err:
+        with plain_linear_layers():
+            model = AutoModelForCausalLM.from_pretrained(
+                ref.model, revision=ref.revision, trust_remote_code=ref.trust_remote_code,
+                quantization_config=build_bnb_config(dtype, storage), dtype=dtype,
+                device_map=device_map)
+    except (OSError, ValueError) as err:
         raise BaseModelError(f"cannot load base model {ref.model!r}: {err}") from None
+    left = unquantized_linear_layers(model)
+    if left:
+        raise BaseModelError(
+            f"{ref.model}: {len(left)} linear layers were not converted to 4-bit "
+            f"(e.g. {left[0]}); this architecture's layers are not plain torch Linear, so "
+            "QLoRA would train on the full-precision weights")
+    return model
+
+
+@contextmanager
+def plain_linear_layers():
+    """Build Falcon with plain `nn.Linear` layers, so transformers quantizes them.
+
+    transformers v5 swaps in bitsandbytes layers only where `type(module) is nn.Linear`;
+    Falcon's `FalconLinear` subclass (the same matmul, `x @ W.T + b`) would stay in full
+    precision without a word. While the model is built, the name points at nn.Linear.
+    """
+    try:
+        from transformers.models.falcon import modeling_falcon
+    except ImportError:
+        yield
+        return
+    original = modeling_falcon.FalconLinear
+    modeling_falcon.FalconLinear = torch.nn.Linear
+    try:
+        yield
+    finally:
+        modeling_falcon.FalconLinear = original
+
+
+def unquantized_linear_layers(model) -> list[str]:
+    """Names of linear layers inside the decoder that are not 4-bit (the head may be)."""
+    import bitsandbytes as bnb
+
+    skip = ("lm_head", "embed_out", "output")
+    return [name for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and not isinstance(module, bnb.nn.Linear4bit)
+            and name.rsplit(".", 1)[-1] not in skip]
 
 
 def resolve_target_modules(setting: str, model_type: str) -> list[str] | str:
@@ -206,18 +308,37 @@ def quiet_peft_deprecation():
         yield
 
 
+def use_gradient_checkpointing(params: TrainParams) -> bool:
+    """Gradient checkpointing trades compute for memory: worth it for a 7B model on a
+    GPU, pure overhead for a tiny model on CPU (`auto` turns it on only with CUDA)."""
+    if params.gradient_checkpointing == "auto":
+        return torch.cuda.is_available()
+    return params.gradient_checkpointing == "on"
+
+
 def prepare_qlora_model(model, params: TrainParams, seed: int):
     """kbit preparation + LoRA adapters on a 4-bit model; returns the PeftModel."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    # Gradient checkpointing trades compute for memory: worth it for a 7B model on a
-    # GPU, pure overhead for a tiny model on CPU.
     targets = resolve_target_modules(params.target_modules, model.config.model_type)
+    missing = [] if targets == ALL_LINEAR else [
+        t for t in targets if not any(name.rsplit(".", 1)[-1] == t
+                                      for name, _ in model.named_modules())]
+    if missing:
+        raise ParamsError(f"train.target_modules: {', '.join(missing)} not found in this "
+                          f"{model.config.model_type} model; allowed: auto, all-linear, or "
+                          "names of its linear layers")
     with quiet_peft_deprecation():
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=torch.cuda.is_available())
+            model, use_gradient_checkpointing=use_gradient_checkpointing(params),
+            gradient_checkpointing_kwargs={"use_reentrant": False})
         torch.manual_seed(seed)  # LoRA A matrices are initialised randomly
         return get_peft_model(model, build_lora_config(params, targets))
+
+
+def parameter_counts(model) -> tuple[int, int]:
+    """(trainable, total) parameters, 4-bit weights counted as their unpacked size."""
+    return model.get_nb_trainable_parameters()
 
 
 # ----------------------------------------------------------------------------- train
@@ -228,7 +349,9 @@ def cpu_packed_4bit_layers(model) -> int:
     On CPUs with AVX512-BF16, a Linear4bit's first forward in eval mode without grad
     rewrites its weight into a layout for a fused inference kernel, in place and for
     good. Training through such a layer silently drops the gradient to its input, so
-    training must start from a model that has not run an eval-mode forward.
+    training must start from a model that has not run an eval-mode forward. (The
+    Trainer's evaluation loss runs in eval mode but with the model still in training
+    state for autograd purposes; see `ValidationLossTrainer`.)
     """
     return sum(1 for module in model.modules()
                if getattr(getattr(getattr(module, "weight", None), "quant_state", None),
@@ -237,15 +360,21 @@ def cpu_packed_4bit_layers(model) -> int:
 
 @dataclass(frozen=True)
 class TrainResult:
-    losses: list[float]  # one per optimizer step
+    losses: list[float]  # one per optimizer step, from the first step of the run
     epochs: int
     steps_per_epoch: int
+    eval_losses: list[tuple[int, float]] = field(default_factory=list)  # (step, loss)
+    resumed_from_step: int = 0  # 0: started from scratch
 
     @property
     def final_loss(self) -> float:
         """Mean loss over the last epoch's steps (one step is too noisy)."""
         last = self.losses[-self.steps_per_epoch:]
         return sum(last) / len(last)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss went non-finite or exploded; the message names the last good checkpoint."""
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int,
@@ -266,13 +395,246 @@ def length_grouped_batches(lengths: list[int], batch_size: int,
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
-def train_adapter(model, examples: list[dict[str, list[int]]], *, lr: float, epochs: int,
-                  batch_size: int, warmup_ratio: float, seed: int, pad_id: int,
-                  log_step: Callable[[int, float], None] = lambda step, loss: None,
-                  progress: bool = True) -> TrainResult:
-    """Train the trainable (LoRA) weights of `model` on `examples`; seeded shuffling."""
-    from transformers import get_cosine_schedule_with_warmup
+class LengthGroupedBatchSampler(torch.utils.data.Sampler):
+    """`length_grouped_batches` as a batch sampler whose order depends only on (seed, epoch).
 
+    Epoch e replays the seeded generator through epochs 0..e-1, so a run resumed at any
+    step sees exactly the batches an uninterrupted run would have seen.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int):
+        self.lengths, self.batch_size, self.seed, self.epoch = lengths, batch_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed)
+        for _ in range(self.epoch):
+            length_grouped_batches(self.lengths, self.batch_size, generator)
+        return iter(length_grouped_batches(self.lengths, self.batch_size, generator))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+
+def loss_problem(loss: float, first_loss: float | None, factor: float) -> str | None:
+    """Why a step's loss means the run has diverged, or None when it is fine."""
+    if not math.isfinite(loss):
+        return f"the loss is {loss}"
+    if first_loss is not None and first_loss > 0 and loss > factor * first_loss:
+        return (f"the loss {loss:.4g} is over train.diverge_factor={factor:g} times the "
+                f"first loss {first_loss:.4g}")
+    return None
+
+
+def last_checkpoint(checkpoint_dir: str | Path) -> Path | None:
+    """The newest complete `checkpoint-N` folder (a killed save leaves an incomplete one)."""
+    checkpoint_dir = Path(checkpoint_dir)
+    if not checkpoint_dir.is_dir():
+        return None
+    complete = [p for p in checkpoint_dir.glob("checkpoint-*")
+                if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+                and (p / "optimizer.pt").is_file() and (p / "scheduler.pt").is_file()]
+    return max(complete, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+RUN_RECORD = "run.json"
+NOT_IN_FINGERPRINT = ("save_steps", "save_total_limit", "resume", "report_to")
+
+
+def run_fingerprint(params: Params, ref: BaseRef, train_file: str | Path) -> dict:
+    """What makes two runs the same run: data, base, and every param that shapes training."""
+    digest = hashlib.sha256(Path(train_file).read_bytes()).hexdigest() if train_file else ""
+    train = {k: v for k, v in asdict(params.train).items() if k not in NOT_IN_FINGERPRINT}
+    return {"lr": params.lr, "seed": params.seed, "train": train, "data_sha256": digest,
+            "base": {"model": ref.model, "revision": ref.revision}}
+
+
+def checkpoint_to_resume(checkpoint_dir: str | Path, fingerprint: dict, resume: str) -> Path | None:
+    """The checkpoint to continue from, or None after clearing checkpoints of another run.
+
+    `resume: auto` continues only a run with the same fingerprint; anything else (new
+    data, params or base, or `resume: never`) starts fresh, and stale checkpoints are
+    removed so they cannot be mixed with the new run's.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    record = checkpoint_dir / RUN_RECORD
+    same_run = record.is_file() and json.loads(record.read_text()) == fingerprint
+    found = last_checkpoint(checkpoint_dir)
+    if resume == "auto" and same_run and found is not None:
+        return found
+    for stale in checkpoint_dir.glob("checkpoint-*"):
+        shutil.rmtree(stale)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    write_json(record, fingerprint)
+    return None
+
+
+def make_callbacks(*, live=None, progress: bool, diverge_factor: float):
+    """The Trainer callbacks: dvclive logging, a progress bar, and the divergence guard."""
+    from transformers import TrainerCallback
+
+    class LiveLogger(TrainerCallback):
+        """Every step's loss (and eval loss) into dvclive, keyed by the global step.
+
+        A resumed run first replays the steps it restored from the checkpoint, so the
+        plot always covers the whole run."""
+
+        def _log(self, entry: dict) -> None:
+            step = entry.get("step")
+            for key in ("loss", "eval_loss"):
+                if key in entry and step is not None:
+                    live.step = step
+                    live.log_metric(key, entry[key], plot=True)
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                for entry in state.log_history:
+                    self._log(entry)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs:
+                self._log({**logs, "step": state.global_step})
+
+    class Progress(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="qlora",
+                            disable=not (progress and state.is_world_process_zero),
+                            file=sys.stdout)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.bar.set_postfix(epoch=f"{state.epoch:.2f}", loss=f"{logs['loss']:.3f}",
+                                     refresh=False)
+            self.bar.update(state.global_step - self.bar.n)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.close()
+
+    class LossGuard(TrainerCallback):
+        """Stops on a non-finite or exploding loss, before that step is checkpointed."""
+
+        def __init__(self):
+            self.first_loss, self.problem = None, None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            restored = [e["loss"] for e in state.log_history if "loss" in e]
+            self.first_loss = restored[0] if restored else None
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or "loss" not in logs:
+                return
+            problem = loss_problem(logs["loss"], self.first_loss, diverge_factor)
+            if problem:
+                self.problem = (state.global_step, problem)
+                control.should_training_stop = True
+                control.should_save = False  # never checkpoint the bad weights
+            elif self.first_loss is None:
+                self.first_loss = logs["loss"]
+
+    callbacks = [Progress(), LossGuard()]
+    if live is not None:
+        callbacks.insert(0, LiveLogger())
+    return callbacks
+
+
+def training_arguments(params: TrainParams, *, lr: float, seed: int, output_dir: str | Path,
+                       has_validation: bool, report_to: list[str]):
+    """TrainingArguments from `train.*`, matching the stage's training semantics."""
+    from transformers import TrainingArguments
+
+    precision = resolve_precision(params.precision)
+    on_gpu = torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=params.epochs,
+        per_device_train_batch_size=params.batch_size,
+        per_device_eval_batch_size=params.batch_size,
+        gradient_accumulation_steps=params.grad_accum,
+        learning_rate=lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=params.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        optim="adamw_torch",
+        seed=seed,
+        bf16=precision == "bf16" and on_gpu,
+        fp16=precision == "fp16" and on_gpu,
+        activation_checkpointing=use_gradient_checkpointing(params),
+        activation_checkpointing_kwargs={"use_reentrant": False},
+        logging_steps=1,
+        logging_nan_inf_filter=False,  # a NaN must reach the divergence guard, not be averaged away
+        eval_strategy="epoch" if has_validation else "no",
+        save_strategy="steps" if params.save_steps else "no",
+        save_steps=params.save_steps or 500,
+        save_total_limit=params.save_total_limit,
+        report_to=report_to,
+        disable_tqdm=True,  # the Progress callback draws one bar
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        use_cpu=not on_gpu,
+        ddp_find_unused_parameters=False,
+    )
+
+
+def make_trainer(model, examples, *, args, pad_id: int, seed: int, eval_examples=None,
+                 callbacks=()):
+    """A transformers Trainer whose train batches come from `LengthGroupedBatchSampler`."""
+    from torch.utils.data import DataLoader
+    from transformers import PrinterCallback, ProgressCallback, Trainer
+
+    lengths = [len(e["input_ids"]) for e in examples]
+    sampler = LengthGroupedBatchSampler(lengths, args.per_device_train_batch_size, seed)
+
+    class SameBatchesTrainer(Trainer):
+        def get_train_dataloader(self):
+            loader = DataLoader(self.train_dataset, batch_sampler=sampler,
+                                collate_fn=self.data_collator, num_workers=0)
+            return self.accelerator.prepare(loader)
+
+        def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+            # The validation loss runs without grad in eval mode, which on AVX512-BF16 CPUs
+            # would repack the 4-bit weights for good (see cpu_packed_4bit_layers). The
+            # `training` flag of a Linear4bit only gates that repacking (it has no
+            # dropout), so it stays on while the loss is computed.
+            linear4 = [m for m in model.modules() if type(m).__name__ == "Linear4bit"
+                       and type(m).__module__.startswith("bitsandbytes")]
+            for module in linear4:
+                module.training = True
+            try:
+                return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+            finally:
+                for module in linear4:
+                    module.training = False
+
+    from transformers import TrainerCallback
+
+    class SamplerEpoch(TrainerCallback):
+        """Sets the sampler's epoch also where a resumed run's skip wrapper hides it."""
+
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            sampler.set_epoch(int(state.epoch or 0))
+
+    trainer = SameBatchesTrainer(
+        model=model, args=args, train_dataset=examples, eval_dataset=eval_examples or None,
+        data_collator=lambda batch: collate(batch, pad_id),
+        callbacks=[SamplerEpoch(), *callbacks])
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def train_adapter(model, examples: list[dict[str, list[int]]], *, lr: float,
+                  params: TrainParams, seed: int, pad_id: int, checkpoint_dir: str | Path,
+                  eval_examples: list[dict[str, list[int]]] | None = None,
+                  resume_from: str | Path | None = None, live=None, progress: bool = True,
+                  extra_callbacks: tuple = ()) -> TrainResult:
+    """Train the trainable (LoRA) weights of `model` on `examples` with the Trainer.
+
+    Raises TrainingDiverged (naming the last good checkpoint) when the loss goes
+    non-finite or explodes.
+    """
     if not examples:
         raise TrainDataError("no training examples fit train.max_length")
     if cpu_packed_4bit_layers(model):
@@ -281,39 +643,42 @@ def train_adapter(model, examples: list[dict[str, list[int]]], *, lr: float, epo
             "eval-mode forward pass; that kernel has no backward, so LoRA layers below the "
             "top would get zero gradients. Load the model again and train before any "
             "eval-mode forward.")
-    steps_per_epoch = math.ceil(len(examples) / batch_size)
-    total = steps_per_epoch * epochs
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0)
-    schedule = get_cosine_schedule_with_warmup(optimizer, math.ceil(warmup_ratio * total), total)
-    generator = torch.Generator().manual_seed(seed)
-    lengths = [len(e["input_ids"]) for e in examples]
-    device = next(p.device for p in trainable)
+    report_to = [n for n in params.report_targets() if n != "dvclive"]
+    args = training_arguments(params, lr=lr, seed=seed, output_dir=checkpoint_dir,
+                              has_validation=bool(eval_examples), report_to=report_to)
+    callbacks = make_callbacks(live=live, progress=progress, diverge_factor=params.diverge_factor)
+    trainer = make_trainer(model, examples, args=args, pad_id=pad_id, seed=seed,
+                           eval_examples=eval_examples, callbacks=[*callbacks, *extra_callbacks])
+    resumed = 0
+    if resume_from:  # read now: save_total_limit may delete that checkpoint during training
+        resumed = json.loads((Path(resume_from) / "trainer_state.json").read_text())["global_step"]
     model.train()  # before any forward: see cpu_packed_4bit_layers
-    losses: list[float] = []
-    bar = tqdm(total=total, desc="qlora", disable=not progress, file=sys.stdout)
-    for epoch in range(epochs):
-        for indices in length_grouped_batches(lengths, batch_size, generator):
-            batch = collate([examples[i] for i in indices], pad_id)
-            loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            log_step(len(losses), losses[-1])
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.3f}")
-    bar.close()
+    with quiet_peft_deprecation():
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    guard = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "LossGuard")
+    if guard.problem:
+        step, problem = guard.problem
+        good = last_checkpoint(checkpoint_dir)
+        raise TrainingDiverged(
+            f"training stopped at step {step}: {problem}. Last good checkpoint: "
+            f"{good if good else 'none (no checkpoint was saved before this step)'}. "
+            "Lower lr (or raise train.warmup_ratio) and run again; with train.resume: auto "
+            "and unchanged params the run would continue from that checkpoint.")
     model.eval()
-    return TrainResult(losses=losses, epochs=epochs, steps_per_epoch=steps_per_epoch)
+    history = trainer.state.log_history
+    losses = [e["loss"] for e in history if "loss" in e]
+    evals = [(e["step"], e["eval_loss"]) for e in history if "eval_loss" in e]
+    steps_per_epoch = math.ceil(math.ceil(len(examples) / params.batch_size)
+                                / (params.grad_accum * max(args.world_size, 1)))
+    return TrainResult(losses=losses, epochs=params.epochs, steps_per_epoch=steps_per_epoch,
+                       eval_losses=evals, resumed_from_step=resumed)
 
 
 def train_metrics(result: TrainResult, *, lr: float, examples: int, too_long: int,
-                  trainable_params: int, total_params: int) -> dict[str, float | int]:
+                  trainable_params: int, total_params: int,
+                  validation: int = 0) -> dict[str, float | int]:
     """Flat metric keys for metrics.json (`lr` included so experiments show it)."""
-    return {
+    metrics = {
         "lr": lr,
         "epochs": result.epochs,
         "steps": len(result.losses),
@@ -323,7 +688,13 @@ def train_metrics(result: TrainResult, *, lr: float, examples: int, too_long: in
         "skipped_too_long": too_long,
         "trainable_params": trainable_params,
         "total_params": total_params,
+        "resumed_from_step": result.resumed_from_step,
     }
+    if validation:
+        metrics["validation_examples"] = validation
+    if result.eval_losses:
+        metrics["final_eval_loss"] = round(result.eval_losses[-1][1], 4)
+    return metrics
 
 
 # ------------------------------------------------------------------------------ main
@@ -335,48 +706,85 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", required=True, help="models/base")
     parser.add_argument("--out", required=True, help="models/adapter")
     parser.add_argument("--metrics", required=True, help="reports/train")
+    parser.add_argument("--checkpoints", default="checkpoints/train",
+                        help="checkpoint folder, kept across runs (default checkpoints/train)")
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params)
         pairs = load_pairs(args.train)
         ref = resolve_base(args.base)
         tokenizer = load_tokenizer(ref)
-        examples, too_long = encode_pairs(tokenizer, pairs, params.train.max_length)
+        train_pairs, val_pairs = split_validation(
+            pairs, params.train.val_count(len(pairs)), params.seed)
+        examples, too_long = encode_pairs(tokenizer, train_pairs, params.train.max_length)
+        val_examples, _ = encode_pairs(tokenizer, val_pairs, params.train.max_length)
         if not examples:
             raise TrainDataError(f"none of the {len(pairs)} pairs fits train.max_length="
                                  f"{params.train.max_length} tokens; raise it")
-        model = prepare_qlora_model(load_base_4bit(ref), params.train, params.seed)
+        model = prepare_qlora_model(load_base_4bit(ref, params.train.precision),
+                                    params.train, params.seed)
     except (ParamsError, TrainDataError, BaseModelError) as err:
         print(f"train: {err}", file=sys.stderr)
         return 2
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    say = print if main_process else (lambda *a, **k: None)
     if too_long:
-        print(f"train: skipped {len(too_long)} pairs longer than train.max_length="
-              f"{params.train.max_length} tokens (e.g. {too_long[0]})")
-    trainable, total = model.get_nb_trainable_parameters()
-    print(f"train: {len(examples)} examples, {trainable:,} trainable of {total:,} parameters, "
-          f"lr {params.lr:g}, {params.train.epochs} epochs")
+        say(f"train: skipped {len(too_long)} pairs longer than train.max_length="
+            f"{params.train.max_length} tokens (e.g. {too_long[0]})")
+    trainable, total = parameter_counts(model)
+    say(f"train: {model.config.model_type} base {ref.model} (revision {ref.revision}); "
+        f"{len(examples)} examples, {len(val_examples)} held out for eval loss; "
+        f"{trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.3f}%), "
+        f"lr {params.lr:g}, {params.train.epochs} epochs")
+    fingerprint = run_fingerprint(params, ref, args.train)
+    if main_process:
+        resume_from = checkpoint_to_resume(args.checkpoints, fingerprint, params.train.resume)
+    else:  # the main process decides; the others wait for the same answer
+        resume_from = None
+    resume_from = broadcast_choice(resume_from)
+    if resume_from:
+        say(f"train: resuming from {resume_from}")
 
     from dvclive import Live
 
     started = time.perf_counter()
-    with Live(dir=args.metrics, dvcyaml=None, save_dvc_exp=False) as live:
-        def log_step(step: int, loss: float) -> None:
-            live.log_metric("loss", loss)
-            live.next_step()
-
+    live = Live(dir=args.metrics, dvcyaml=None, save_dvc_exp=False) if main_process else None
+    try:
         result = train_adapter(
-            model, examples, lr=params.lr, epochs=params.train.epochs,
-            batch_size=params.train.batch_size, warmup_ratio=params.train.warmup_ratio,
-            seed=params.seed, pad_id=tokenizer.pad_token_id, log_step=log_step)
-        live.summary.update(train_metrics(result, lr=params.lr, examples=len(examples),
-                                          too_long=len(too_long), trainable_params=trainable,
-                                          total_params=total))
+            model, examples, lr=params.lr, params=params.train, seed=params.seed,
+            pad_id=tokenizer.pad_token_id, checkpoint_dir=args.checkpoints,
+            eval_examples=val_examples, resume_from=resume_from, live=live)
+    except TrainingDiverged as err:
+        print(f"train: {err}", file=sys.stderr)
+        if live is not None:
+            live.end()
+        return 1
+    if not main_process:
+        return 0
+    live.summary.update(train_metrics(result, lr=params.lr, examples=len(examples),
+                                      too_long=len(too_long), trainable_params=trainable,
+                                      total_params=total, validation=len(val_examples)))
+    live.end()
     model.save_pretrained(args.out)
     tokenizer.save_pretrained(args.out)
     normalize_saved_configs(args.out)
-    print(f"train: {len(result.losses)} steps in {time.perf_counter() - started:.0f} s, "
-          f"loss {result.losses[0]:.3f} -> {result.final_loss:.3f}; adapter saved to {args.out}")
+    say(f"train: {len(result.losses)} steps ({len(result.losses) - result.resumed_from_step} in "
+        f"this run) in {time.perf_counter() - started:.0f} s, loss {result.losses[0]:.3f} -> "
+        f"{result.final_loss:.3f}; adapter saved to {args.out}")
     return 0
+
+
+def broadcast_choice(value: Path | None) -> Path | None:
+    """Under `accelerate launch`, every process resumes from what the main one chose."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return value
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    PartialState()  # joins the process group
+    box = [str(value) if value else None]
+    broadcast_object_list(box, from_process=0)
+    return Path(box[0]) if box[0] else None
 
 
 def normalize_saved_configs(out_dir: str | Path) -> None:

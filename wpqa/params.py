@@ -107,6 +107,7 @@ class BaseParams:
     steps: int
     batch_size: int
     lr: float
+    trust_remote_code: bool = False  # run a hub model's own Python code (off unless set)
 
     def __post_init__(self):
         if not self.model.strip():
@@ -130,15 +131,75 @@ class TrainParams:
     lora_dropout: float
     target_modules: str
     warmup_ratio: float
+    grad_accum: int = 1                 # micro-batches per optimizer step
+    gradient_checkpointing: str = "auto"  # auto (on with CUDA) | on | off
+    precision: str = "auto"             # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32
+    val_size: float = 0                 # held-out slice of the train split: count, fraction, 0 = none
+    save_steps: int = 0                 # checkpoint every N optimizer steps; 0 = only at the end
+    save_total_limit: int = 2           # checkpoints kept
+    resume: str = "auto"                # auto (continue from the last matching checkpoint) | never
+    report_to: str = "dvclive"          # dvclive, plus any of wandb, tensorboard, mlflow; or none
+    diverge_factor: float = 10.0        # stop when a step's loss exceeds this x the first loss
 
     def __post_init__(self):
-        for key in ("epochs", "batch_size", "max_length", "lora_r", "lora_alpha"):
+        for key in ("epochs", "batch_size", "max_length", "lora_r", "lora_alpha", "grad_accum",
+                    "save_total_limit"):
             _at_least(f"train.{key}", getattr(self, key), 1)
+        _at_least("train.save_steps", self.save_steps, 0)
         _fraction("train.lora_dropout", self.lora_dropout)
         _fraction("train.warmup_ratio", self.warmup_ratio)
         if not self.target_modules.strip():
             raise ParamsError("train.target_modules: allowed: auto, all-linear, "
                               "or comma-separated module names")
+        _one_of("train.gradient_checkpointing", self.gradient_checkpointing, ("auto", "on", "off"))
+        _one_of("train.precision", self.precision, ("auto", "bf16", "fp16", "fp32"))
+        _one_of("train.resume", self.resume, ("auto", "never"))
+        if self.val_size < 0 or (self.val_size >= 1 and self.val_size != int(self.val_size)):
+            raise ParamsError(f"train.val_size: got {self.val_size}; allowed: 0 (none), a whole "
+                              "count >= 1 or a fraction 0 < f < 1")
+        for name in self.report_targets():
+            _one_of("train.report_to", name, REPORT_TO)
+        _at_least("train.diverge_factor", self.diverge_factor, 1.0)
+
+    def report_targets(self) -> tuple[str, ...]:
+        """The trackers named in `report_to` (`none` and empty entries dropped)."""
+        names = tuple(n.strip() for n in self.report_to.split(",") if n.strip())
+        return tuple(n for n in names if n != "none") if names != ("none",) else ()
+
+    def val_count(self, n_items: int) -> int:
+        """How many train-split items the validation slice holds."""
+        if self.val_size >= 1:
+            return min(int(self.val_size), n_items - 1)
+        return round(self.val_size * n_items)
+
+
+REPORT_TO = ("dvclive", "wandb", "tensorboard", "mlflow", "none")
+
+
+@dataclass(frozen=True)
+class OpenAIFTParams:
+    model: str                     # the OpenAI base model to fine-tune
+    epochs: int                    # 0 = OpenAI's default for the dataset size
+    batch_size: int                # 0 = auto
+    learning_rate_multiplier: float  # 0 = auto
+    suffix: str
+    system_prompt: str             # "" = no system message
+    max_tokens_per_example: int    # the model's training context; longer examples are cut
+    price_per_million_tokens: float  # USD per 1M training tokens, for the cost estimate
+    poll_seconds: float
+
+    def __post_init__(self):
+        if not self.model.strip():
+            raise ParamsError("openai_ft.model: allowed: an OpenAI fine-tunable model id, "
+                              "e.g. gpt-4o-mini-2024-07-18")
+        for key in ("epochs", "batch_size"):
+            _at_least(f"openai_ft.{key}", getattr(self, key), 0)
+        _at_least("openai_ft.learning_rate_multiplier", self.learning_rate_multiplier, 0.0)
+        _at_least("openai_ft.max_tokens_per_example", self.max_tokens_per_example, 1)
+        _at_least("openai_ft.price_per_million_tokens", self.price_per_million_tokens, 0.0)
+        _positive("openai_ft.poll_seconds", self.poll_seconds)
+        if len(self.suffix) > 64:
+            raise ParamsError("openai_ft.suffix: at most 64 characters")
 
 
 @dataclass(frozen=True)
@@ -173,6 +234,7 @@ class Params:
     train: TrainParams
     eval: EvalParams
     report: ReportParams
+    openai_ft: OpenAIFTParams
 
     def __post_init__(self):
         _positive("lr", self.lr)
