@@ -23,6 +23,7 @@ chat completion (no schema) is the simplest case; a `schema` asks for structured
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
@@ -328,40 +329,53 @@ class LLMClient:
         out = request.max_tokens or self.config.default_max_tokens
         return self.config.price.cost(estimate_prompt_tokens(request), out)
 
+    @contextlib.asynccontextmanager
+    async def session(self):
+        """Within a running event loop: the limits and the HTTP client that `ask` uses.
+
+        The SDK client is made at the first request the cache cannot answer, so a fully
+        cached run needs neither the key nor the server.
+        """
+        self._gate = asyncio.Semaphore(self.config.concurrency)
+        self._rpm = _MinuteWindow(self.config.requests_per_minute)
+        self._tpm = _MinuteWindow(self.config.tokens_per_minute)
+        self._api = None
+        try:
+            yield self
+        finally:
+            if self._api is not None:
+                await self._api.close()
+            self._api = None
+
+    async def ask(self, request: ChatRequest) -> Reply:
+        """One request inside `session()`: the cache's reply, or the endpoint's."""
+        self.stats.requests += 1
+        hit = self.cached_reply(request)
+        if hit is not None:
+            self.stats.cached += 1
+            self._count_usage(hit)
+            return hit
+        async with self._gate:
+            if self._api is None:
+                self._api = self._make_api()
+            return await self._call(self._api, request, self._rpm, self._tpm)
+
     async def arun(self, requests: Sequence[ChatRequest], progress: bool = False,
                    desc: str = "llm") -> list[Reply]:
         from tqdm import tqdm
 
-        requests = list(requests)
-        replies: list[Reply | None] = [None] * len(requests)
-        todo = []
-        for i, request in enumerate(requests):
-            self.stats.requests += 1
-            hit = self.cached_reply(request)
-            if hit is not None:
-                self.stats.cached += 1
-                self._count_usage(hit)
-                replies[i] = hit
-            else:
-                todo.append(i)
-        if todo:
-            api = self._make_api()
-            gate = asyncio.Semaphore(self.config.concurrency)
-            rpm = _MinuteWindow(self.config.requests_per_minute)
-            tpm = _MinuteWindow(self.config.tokens_per_minute)
-            bar = tqdm(total=len(todo), desc=desc, unit="req", disable=not progress)
+        async with self.session():
+            bar = tqdm(total=len(requests), desc=desc, unit="req", disable=not progress)
 
-            async def one(i: int) -> None:
-                async with gate:
-                    replies[i] = await self._call(api, requests[i], rpm, tpm)
+            async def one(request: ChatRequest) -> Reply:
+                reply = await self.ask(request)
                 bar.update(1)
+                return reply
 
             try:
-                await asyncio.gather(*(one(i) for i in todo))
+                return list(await asyncio.gather(*(one(r) for r in requests)))
             finally:
                 bar.close()
-                await api.close()
-        return [r for r in replies if r is not None]
 
     def _make_api(self):
         from openai import AsyncOpenAI
