@@ -393,3 +393,68 @@ def curate_with_llm(sections: list[Section], rules_items: list[QAPair], params: 
                 bar.close()
 
     return asyncio.run(run_all())
+
+
+# ---- estimating before spending ---------------------------------------------------------
+
+def estimate_run(sections: list[Section], params: GenerateParams, bounds: PatternParams,
+                 cache) -> dict[str, float]:
+    """Requests, tokens and cost a run would need, from the rendered prompts and the cache.
+
+    Input tokens are estimated high (3 characters a token); output is bounded by each
+    request's max_tokens. Judge and paraphrase prompts are not known before the answers
+    exist: each is estimated as its prompt plus an answer of `max_tokens`. A section whose
+    generate call is cached counts as free; re-asks after invalid replies are not counted.
+    """
+    from curation.generate import generate_from_section
+    from wpqa.llm import estimate_prompt_tokens, request_key
+
+    prompts = Prompts.load()
+    config = llm_config(params.llm)
+    llm = params.llm
+    to_llm, rules_items = sections, []
+    if params.backend == "hybrid":
+        to_llm = []
+        for section in sections:
+            found, _ = generate_from_section(section)
+            rules_items.extend(found)
+            if not found:
+                to_llm.append(section)
+    skipped = [s for s in to_llm if suspected_injection(s)]
+    sent = [s for s in to_llm if not suspected_injection(s)]
+    counts = {"sections_in": len(sections), "sections_llm": len(to_llm),
+              "sections_rules": len(sections) - len(to_llm), "suspected_injection": len(skipped),
+              "generate_requests": 0, "generate_cached": 0, "judge_requests": 0,
+              "paraphrase_requests": 0, "input_tokens": 0, "output_tokens_max": 0}
+    answer_bound = "x" * (llm.max_tokens * 3)
+    for section in sent:
+        request = generate_request(section, prompts.generate, llm, bounds)
+        counts["generate_requests"] += 1
+        if cache.get(request_key(config, request)) is not None:
+            counts["generate_cached"] += 1
+            continue
+        counts["input_tokens"] += estimate_prompt_tokens(request)
+        counts["output_tokens_max"] += llm.max_tokens
+        drafted = Drafted("x" * 60, "steps", answer_bound, 1.0)
+        if params.judge:
+            judge = judge_request(section, drafted, prompts.judge, llm)
+            counts["judge_requests"] += 1
+            counts["input_tokens"] += estimate_prompt_tokens(judge)
+            counts["output_tokens_max"] += judge.max_tokens
+        if params.paraphrases:
+            item = QAPair("x", "x" * 60, answer_bound, "steps", "", "", "", [], "", "")
+            para = paraphrase_request(item, params.paraphrases, prompts.paraphrase, llm)
+            counts["paraphrase_requests"] += 1
+            counts["input_tokens"] += estimate_prompt_tokens(para)
+            counts["output_tokens_max"] += para.max_tokens
+    if params.paraphrases:
+        for item in rules_items:
+            para = paraphrase_request(item, params.paraphrases, prompts.paraphrase, llm)
+            counts["paraphrase_requests"] += 1
+            if cache.get(request_key(config, para)) is None:
+                counts["input_tokens"] += estimate_prompt_tokens(para)
+                counts["output_tokens_max"] += para.max_tokens
+    price = config.price
+    counts["cost_usd_input_only"] = round(price.cost(counts["input_tokens"], 0), 6)
+    counts["cost_usd_max"] = round(price.cost(counts["input_tokens"], counts["output_tokens_max"]), 6)
+    return counts
