@@ -295,6 +295,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         candidates, rejected, metrics = generate_with_backend(
             sections, params, all_params.pattern, client, progress=True)
+    except KeyboardInterrupt:
+        if client is None:
+            raise
+        raise SystemExit(f"generate: interrupted; {len(client.cache)} finished calls are in "
+                         f"{client.cache.path}; run again to resume without paying for them") from None
     except Exception as err:
         if client is not None and isinstance(err, LLMConfigError):
             raise SystemExit(f"generate: {err}") from None

@@ -120,6 +120,9 @@ class ScriptedOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as separate writes: without TCP_NODELAY, Nagle's
+            # algorithm and the client's delayed ACK add ~40 ms to every reply.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # quiet
                 pass
@@ -220,3 +223,24 @@ class ScriptedOpenAI:
 
 def _count_words(text: str) -> int:
     return len(re.findall(r"\S+", text))
+
+
+def main() -> None:
+    """Serve on loopback from the command line (benchmarks run it in its own process):
+    `python -m tests.openai_server --latency 0.2` prints the base URL, then serves."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
+    parser.add_argument("--content", default='{"ok": true}', help="the reply to every chat request")
+    args = parser.parse_args()
+    server = ScriptedOpenAI(responder=lambda body: args.content, latency=args.latency).start()
+    print(server.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -364,18 +364,28 @@ class LLMClient:
                    desc: str = "llm") -> list[Reply]:
         from tqdm import tqdm
 
-        async with self.session():
-            bar = tqdm(total=len(requests), desc=desc, unit="req", disable=not progress)
+        replies: list[Reply | None] = []
+        for request in requests:  # cache hits first, without a coroutine each
+            hit = self.cached_reply(request)
+            if hit is not None:
+                self.stats.requests += 1
+                self.stats.cached += 1
+                self._count_usage(hit)
+            replies.append(hit)
+        todo = [i for i, reply in enumerate(replies) if reply is None]
+        if todo:
+            async with self.session():
+                bar = tqdm(total=len(todo), desc=desc, unit="req", disable=not progress)
 
-            async def one(request: ChatRequest) -> Reply:
-                reply = await self.ask(request)
-                bar.update(1)
-                return reply
+                async def one(i: int) -> None:
+                    replies[i] = await self.ask(requests[i])
+                    bar.update(1)
 
-            try:
-                return list(await asyncio.gather(*(one(r) for r in requests)))
-            finally:
-                bar.close()
+                try:
+                    await asyncio.gather(*(one(i) for i in todo))
+                finally:
+                    bar.close()
+        return [r for r in replies if r is not None]
 
     def _make_api(self):
         from openai import AsyncOpenAI
@@ -460,7 +470,10 @@ class LLMClient:
             kwargs["response_format"] = response_format
         self.stats.sent += 1
         try:
-            raw = await api.chat.completions.with_raw_response.create(**kwargs)
+            # The SDK's documented raw request (`client.post(path, cast_to=httpx.Response)`):
+            # auth, base_url, timeouts and error classes as usual, but no typed-params
+            # transform or response model, which cost ~1.5 ms of CPU a request.
+            raw = await api.post("/chat/completions", cast_to=_http_response_class(), body=kwargs)
         except openai.APIStatusError as err:
             status = err.status_code
             detail = f"http_{status}: {_error_message(err)}"
@@ -476,7 +489,7 @@ class LLMClient:
             raise _Transient(f"timeout after {self.config.timeout_s:.0f}s") from None
         except openai.APIConnectionError as err:
             raise _Transient(f"connection_error: {err.__cause__ or err}") from None
-        body = raw.http_response.text
+        body = raw.text
         try:
             data = json.loads(body)
             message = data["choices"][0]["message"]
@@ -491,6 +504,16 @@ class LLMClient:
             counted = Usage(estimate_prompt_tokens(request),
                             estimate_tokens(message.get("content") or ""))
         return body, counted
+
+
+def _http_response_class() -> type:
+    """The httpx Response class the installed SDK is built on (httpx2 from openai 3)."""
+    try:
+        import httpx2
+        return httpx2.Response
+    except ImportError:
+        import httpx
+        return httpx.Response
 
 
 def _error_message(err: Exception) -> str:
