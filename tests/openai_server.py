@@ -129,7 +129,11 @@ class ScriptedOpenAI:
 
             def _handle(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                text = self.rfile.read(length).decode("utf-8") if length else ""
+                data = self.rfile.read(length) if length else b""
+                if len(data) < length:  # the client went away mid-request: nothing to answer
+                    self.close_connection = True
+                    return
+                text = data.decode("utf-8")
                 try:
                     body = json.loads(text) if text else None
                 except json.JSONDecodeError:
@@ -169,8 +173,11 @@ class ScriptedOpenAI:
             def do_GET(self):
                 self._handle("GET")
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # the default 5 drops connections when 16+ open at once
+            daemon_threads = True
+
+        self._httpd = Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
         return self

@@ -61,7 +61,8 @@ def cached_rows(tmp: Path) -> int:
         return db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
 
 
-def test_killed_run_resumes_without_resending_finished_calls(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl_c"])
+def test_killed_run_resumes_without_resending_finished_calls(tmp_path, sig):
     sections = [section(f"s{i:02d}", f"Task number {i}", ordered=[f"Open screen {i} now.",
                                                                    f"Click button {i} there."])
                 for i in range(12)]
@@ -74,8 +75,10 @@ def test_killed_run_resumes_without_resending_finished_calls(tmp_path):
         deadline = time.time() + 120
         while len(server.chat_requests()) < 5 and time.time() < deadline:
             time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)  # a crash: no clean-up code runs
-        proc.wait()
+        proc.send_signal(sig)  # SIGKILL: a crash, no clean-up code runs; SIGINT: Ctrl-C
+        _, stderr = proc.communicate(timeout=60)
+        if sig == signal.SIGINT:
+            assert proc.returncode != 0 and b"interrupted;" in stderr and b"run again" in stderr
         first = len(server.chat_requests())
         kept = cached_rows(tmp_path)
         assert 1 <= kept <= first < 12
