@@ -49,7 +49,9 @@ GENERATE_SCHEMA: dict[str, Any] = {
 }
 JUDGE_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5},
+    # The 1..5 range is checked in parse_judge: strict mode on some servers rejects
+    # minimum/maximum keywords.
+    "properties": {"score": {"type": "integer"},
                    "reason": {"type": "string"}},
     "required": ["score", "reason"],
     "additionalProperties": False,
@@ -196,6 +198,8 @@ def parse_generated(text: str | None, section: Section, params: GenerateParams,
 
 def parse_judge(text: str | None) -> tuple[int, str]:
     data = parse_json(text, JUDGE_SCHEMA)
+    if not 1 <= data["score"] <= 5:
+        raise Invalid("schema_violation", f"score: {data['score']} is not between 1 and 5")
     return int(data["score"]), " ".join(data["reason"].split())[:300]
 
 

@@ -245,3 +245,24 @@ def test_every_row_records_its_prompt_version():
     for task in ("generate", "judge", "paraphrase"):
         prompt = load_prompt(task)
         assert prompt.version.startswith(task + "-v")
+
+
+def test_judge_score_out_of_range_is_a_schema_violation():
+    from curation.llm_curate import Invalid, parse_judge
+    assert parse_judge('{"score": 5, "reason": "fine"}') == (5, "fine")
+    with pytest.raises(Invalid, match="score: 9 is not between 1 and 5"):
+        parse_judge('{"score": 9, "reason": "great"}')
+
+
+def test_paraphrase_drops_are_counted_per_question(server, tmp_path):
+    def responder(body):
+        if task_of(body) == "paraphrase":  # one repeat of the original, one too few
+            return json.dumps({"questions": ["How do I save a draft?"]})
+        return docs_model(body)
+    server.responder = responder
+    candidates, rejected, metrics, _ = run(server, tmp_path, sections=SECTIONS[:1], paraphrases=2)
+    assert len(candidates) == 1
+    assert sorted(r.reason for r in rejected) == ["paraphrase_duplicate", "paraphrase_missing"]
+    assert all(r.ref == candidates[0].id for r in rejected)
+    assert metrics["paraphrases_wanted"] == 2 and metrics["paraphrases_rejected"] == 2
+    assert metrics["sections_rejected"] == 0 and adds_up(metrics)
