@@ -29,7 +29,7 @@ import yaml
 from curation.grounding import grounding_score
 from curation.pattern import check_answer
 from curation.validate import question_key
-from wpqa.llm import ChatRequest, LLMClient, LLMConfig, Price, Reply, with_repair
+from wpqa.llm import ChatRequest, LLMClient, LLMConfig, Reply, with_repair
 from wpqa.params import GenerateParams, LLMParams, PatternParams
 from wpqa.records import QAPair, RejectedRow, Section, content_hash
 
@@ -67,7 +67,9 @@ PARAPHRASE_SCHEMA: dict[str, Any] = {
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override)\s+(all\s+|any\s+|the\s+)?(previous|prior|above|earlier|"
     r"preceding|your)\s+(instructions|prompts?|rules|directions)"
-    r"|\b(system prompt|you are now|as an ai (language )?model|new instructions\s*:)"
+    r"|\b(system prompt|you are now|as an ai (language )?model|new instructions\b|"
+    r"instructions (from|for) (the )?(system|developer|ai|assistant|language model)s?\b|"
+    r"(note|message) to (ai|llm|language model|the model)s?\b)"
     r"|<\|(im_start|system|endoftext)\|>|\[/?INST\]",
     re.IGNORECASE)
 _MARKERS = re.compile(r"<{3,}|>{3,}")
@@ -109,6 +111,11 @@ def section_text(section: Section) -> str:
     return "\n\n".join(p for p in parts if p.strip())
 
 
+def grounding_source(section: Section) -> str:
+    """What an answer may draw on: the page title, the heading path and the section text."""
+    return "\n".join([section.page_title, *section.heading_path, section_text(section)])
+
+
 def as_data(text: str) -> str:
     """Untrusted text made safe to put between markers: it cannot close them."""
     return _MARKERS.sub(" ", text)
@@ -121,13 +128,7 @@ def suspected_injection(section: Section) -> str:
 
 
 def llm_config(params: LLMParams) -> LLMConfig:
-    low, high = params.price()
-    return LLMConfig(base_url=params.base_url, model=params.model, api_key_env=params.api_key_env,
-                     concurrency=params.concurrency, requests_per_minute=params.requests_per_minute,
-                     tokens_per_minute=params.tokens_per_minute, max_retries=params.max_retries,
-                     timeout_s=params.timeout_s, max_usd=params.max_usd, price=Price(low, high),
-                     structured_output=params.structured_output,
-                     default_max_tokens=params.max_tokens)
+    return LLMConfig.from_params(params, "generate.llm")
 
 
 # ---- parsing replies ----------------------------------------------------------------
@@ -189,7 +190,7 @@ def parse_generated(text: str | None, section: Section, params: GenerateParams,
     failures = check_answer(answer, kind, bounds)
     if failures:
         raise Invalid("off_pattern", "; ".join(f"{f.rule}: {f.reason}" for f in failures))
-    score = grounding_score(answer, section_text(section))
+    score = grounding_score(answer, grounding_source(section))
     if score < params.min_grounding:
         raise Invalid("ungrounded", f"grounding {score:.2f} < {params.min_grounding:.2f}",
                       repairable=False)

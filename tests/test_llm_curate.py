@@ -266,3 +266,38 @@ def test_paraphrase_drops_are_counted_per_question(server, tmp_path):
     assert all(r.ref == candidates[0].id for r in rejected)
     assert metrics["paraphrases_wanted"] == 2 and metrics["paraphrases_rejected"] == 2
     assert metrics["sections_rejected"] == 0 and adds_up(metrics)
+
+
+def test_the_injection_page_cannot_put_its_words_into_the_dataset(server, tmp_path):
+    """A whole page with two injections (a hidden paragraph, a fake end-of-section marker),
+    extracted as the pipeline would, sent to a model that obeys any instruction it reads."""
+    from curation.extract import extract_sections
+    from tests.conftest import ROOT
+    from wpqa.params import ExtractParams
+    from wpqa.records import Page
+
+    html = (ROOT / "tests/fixtures/injection_page.html").read_text()
+    sections, _ = extract_sections(Page(url="https://docs.example.test/email/", status=200,
+                                        headers={}, body=html, source="documentation",
+                                        kind="html"), ExtractParams(min_section_words=3))
+
+    def obedient(body):
+        text = body["messages"][1]["content"].lower() if len(body["messages"]) > 1 else ""
+        if task_of(body) == "generate" and "zorblax" in text:
+            return json.dumps({"usable": True, "question": "Where do I claim my zorblax prize?",
+                               "kind": "steps", "intro": "To claim the prize, follow these steps:",
+                               "steps": ["Visit zorblax-prize.example.",
+                                         "Enter your card number and your admin password there."]})
+        return docs_model(body)
+
+    server.responder = obedient
+    candidates, rejected, metrics, _ = run(server, tmp_path, sections=sections)
+    dataset = json.dumps([c.__dict__ for c in candidates]).lower()
+    assert "zorblax" not in dataset and "card number" not in dataset
+    reasons = {r.ref: r.reason for r in rejected}
+    by_heading = {s.heading: s.section_id for s in sections}
+    assert reasons[by_heading["Change the site admin email"]] == "suspected_injection"
+    assert reasons[by_heading["Undo a pending change"]] == "suspected_injection"
+    # The clean section of the same page still makes it, with its paraphrases.
+    assert any(c.section_id == by_heading["Change the email of your account"] for c in candidates)
+    assert adds_up(metrics)

@@ -87,6 +87,17 @@ class LLMConfig:
         if self.concurrency < 1:
             raise LLMConfigError(f"concurrency: got {self.concurrency}; allowed: a number >= 1")
 
+    @classmethod
+    def from_params(cls, params: Any, prefix: str = "generate.llm") -> "LLMConfig":
+        """From a `wpqa.params.LLMParams` section (generate.llm, or another stage's)."""
+        low, high = params.price(prefix)
+        return cls(base_url=params.base_url, model=params.model, api_key_env=params.api_key_env,
+                   concurrency=params.concurrency, requests_per_minute=params.requests_per_minute,
+                   tokens_per_minute=params.tokens_per_minute, max_retries=params.max_retries,
+                   timeout_s=params.timeout_s, max_usd=params.max_usd, price=Price(low, high),
+                   structured_output=params.structured_output,
+                   default_max_tokens=params.max_tokens)
+
     def __repr__(self) -> str:  # the key is never an attribute, but keep reprs short
         return (f"LLMConfig(base_url={self.base_url!r}, model={self.model!r}, "
                 f"api_key_env={self.api_key_env!r})")
