@@ -178,3 +178,23 @@ def test_default_rules_params_make_no_llm_client(tmp_path):
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / ".cache").exists()
     assert "LLM" not in done.stderr
+
+
+def test_budget_stop_is_clean_and_says_so(tmp_path):
+    sections = [section(f"s{i:02d}", f"Task number {i}", ordered=[f"Open screen {i} now.",
+                                                                   f"Click button {i} there."])
+                for i in range(8)]
+    write_sections(tmp_path, sections)
+    with ScriptedOpenAI(responder=docs_model) as server:
+        # $1,000 per million tokens, a 100-token reply bound: ~$0.4 a call at worst
+        write_params(tmp_path / "params.yaml", server, judge=False, paraphrases=0,
+                     llm={"prices": {"test-model": [1000, 1000]}, "max_usd": 1.5,
+                          "max_tokens": 100, "concurrency": 1})
+        done = subprocess.run(stage(tmp_path), cwd=ROOT, env=env("k"), capture_output=True,
+                              text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "STOPPED AT THE BUDGET" in done.stderr and "raise max_usd" in done.stderr
+    metrics = json.loads((tmp_path / "reports/generate/metrics.json").read_text())
+    assert metrics["candidates_out"] >= 1 and metrics["rejected_budget_exhausted"] >= 1
+    assert metrics["candidates_out"] + metrics["rejected_budget_exhausted"] == 8
+    assert metrics["llm_cost_usd"] <= 1.5

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -48,7 +49,8 @@ def run(server, tmp_path, sections=SECTIONS, bounds=None, **kw):
 
     params = gen_params(server, **kw)
     tmp_path.mkdir(parents=True, exist_ok=True)
-    client = LLMClient(llm_config(params.llm), RequestCache(tmp_path / "llm.sqlite"))
+    config = replace(llm_config(params.llm), backoff_s=0.01, max_backoff_s=0.05)  # fast retries
+    client = LLMClient(config, RequestCache(tmp_path / "llm.sqlite"))
     candidates, rejected, metrics = generate_with_backend(sections, params, bounds or DEFAULT_BOUNDS,
                                                           client)
     return candidates, rejected, metrics, client
