@@ -99,9 +99,9 @@ def test_killed_run_resumes_without_resending_finished_calls(tmp_path, sig):
 def test_api_key_reaches_no_output_and_the_funnel_adds_up(tmp_path):
     key = f"sk-wpqa-test-{uuid.uuid4().hex}"
 
-    def leaky(body):  # answers normally, but one section gets an error echoing the key
+    def leaky(body):  # answers normally, but one section gets a proxy error echoing the key
         if task_of(body) == "generate" and "Schedule a post" in body["messages"][1]["content"]:
-            return ServerReply.error(401, f"Incorrect API key provided: {key}")
+            return ServerReply.error(502, f"upstream refused the key {key}")
         return docs_model(body)
 
     sections = SECTIONS + [INJECTION]
@@ -167,6 +167,18 @@ def test_dry_run_estimates_before_spending(tmp_path):
         assert done.returncode == 0, done.stderr
         again = subprocess.run(args, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
         assert "3 generate (3 already cached)" in again.stdout and "between $0.0000" in again.stdout
+
+
+def test_a_rejected_key_stops_the_stage_with_a_clear_message(tmp_path):
+    key = f"sk-wpqa-test-{uuid.uuid4().hex}"
+    write_sections(tmp_path, SECTIONS)
+    with ScriptedOpenAI(responder=lambda body: ServerReply.error(401, f"bad key {key}")) as server:
+        write_params(tmp_path / "params.yaml", server)
+        done = subprocess.run(stage(tmp_path), cwd=ROOT, env=env(key), capture_output=True,
+                              text=True, timeout=300)
+    assert done.returncode != 0
+    assert "generate: the endpoint answered http_401" in done.stderr and key not in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_default_rules_params_make_no_llm_client(tmp_path):

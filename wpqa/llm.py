@@ -351,6 +351,7 @@ class LLMClient:
         self._rpm = _MinuteWindow(self.config.requests_per_minute)
         self._tpm = _MinuteWindow(self.config.tokens_per_minute)
         self._api = None
+        self._abort: LLMConfigError | None = None
         try:
             yield self
         finally:
@@ -367,9 +368,15 @@ class LLMClient:
             self._count_usage(hit)
             return hit
         async with self._gate:
+            if self._abort is not None:  # an earlier request showed the settings are wrong
+                raise self._abort
             if self._api is None:
                 self._api = self._make_api()
-            return await self._call(self._api, request, self._rpm, self._tpm)
+            try:
+                return await self._call(self._api, request, self._rpm, self._tpm)
+            except LLMConfigError as err:
+                self._abort = err
+                raise
 
     async def arun(self, requests: Sequence[ChatRequest], progress: bool = False,
                    desc: str = "llm") -> list[Reply]:
@@ -495,6 +502,13 @@ class LLMClient:
                 # The server lacks strict json_schema: JSON mode plus our own validation.
                 self._json_schema_ok = False
                 raise _Transient(f"{detail} (falling back to JSON mode)", 0.0) from None
+            if status in (401, 403, 404):
+                # A wrong key, a forbidden or unknown model, a wrong base_url: every other
+                # request would fail the same way, so stop the run instead of rejecting all.
+                raise LLMConfigError(self._redact(
+                    f"the endpoint answered {detail}; check base_url ({self.config.base_url}), "
+                    f"model ({self.config.model}) and the key in "
+                    f"${self.config.api_key_env or '(none)'}")) from None
             raise _Fatal(detail) from None
         except openai.APITimeoutError:
             raise _Transient(f"timeout after {self.config.timeout_s:.0f}s") from None
