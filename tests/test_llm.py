@@ -150,6 +150,18 @@ def test_structured_output_sends_strict_schema_and_falls_back_to_json_mode(serve
     assert formats[0] == "json_schema" and formats[1:] == ["json_object", "json_object"]
 
 
+def test_max_tokens_becomes_max_completion_tokens_when_the_server_asks(server, tmp_path):
+    server.script(ServerReply.error(400, "Unsupported parameter: 'max_tokens' is not supported "
+                                         "with this model. Use 'max_completion_tokens' instead."))
+    c = client(server, tmp_path, concurrency=1)
+    replies = run_requests(c, [ask("k", max_tokens=50), ask("l", max_tokens=50)])
+    assert all(r.ok for r in replies)
+    bodies = [r.body for r in server.chat_requests()]
+    assert bodies[0]["max_tokens"] == 50
+    assert [b.get("max_completion_tokens") for b in bodies[1:]] == [50, 50]
+    assert all("max_tokens" not in b for b in bodies[1:])
+
+
 def test_budget_cap_stops_cleanly_and_keeps_finished_calls(server, tmp_path):
     price = Price(1000.0, 1000.0)  # $0.001 a token
     req = [ask(f"q{i}", max_tokens=10) for i in range(20)]

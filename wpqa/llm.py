@@ -296,6 +296,8 @@ class LLMClient:
         self.stats = RunStats()
         self._reserved_usd = 0.0
         self._json_schema_ok = config.structured_output == "json_schema"
+        # Newer OpenAI models take max_completion_tokens and reject max_tokens (a 400 says so).
+        self._max_tokens_name = "max_tokens"
         self._sleep = sleep
         self.budget_message = ""
 
@@ -479,10 +481,12 @@ class LLMClient:
         import openai
 
         kwargs: dict[str, Any] = {"model": self.config.model, "messages": list(request.messages)}
-        for name in ("temperature", "top_p", "seed", "max_tokens"):
+        for name in ("temperature", "top_p", "seed"):
             value = getattr(request, name)
             if value is not None:
                 kwargs[name] = value
+        if request.max_tokens is not None:
+            kwargs[self._max_tokens_name] = request.max_tokens
         response_format = self._response_format(request)
         if response_format is not None:
             kwargs["response_format"] = response_format
@@ -497,6 +501,10 @@ class LLMClient:
             detail = f"http_{status}: {_error_message(err)}"
             if status == 429 or status >= 500 or status == 408:
                 raise _Transient(detail, parse_retry_after(err.response.headers)) from None
+            if status == 400 and self._max_tokens_name == "max_tokens" \
+                    and "max_completion_tokens" in _error_message(err):
+                self._max_tokens_name = "max_completion_tokens"
+                raise _Transient(f"{detail} (sending max_completion_tokens)", 0.0) from None
             if status == 400 and response_format and response_format["type"] == "json_schema" \
                     and self._json_schema_ok and _mentions_response_format(err):
                 # The server lacks strict json_schema: JSON mode plus our own validation.
