@@ -18,7 +18,10 @@ read from an environment variable whose *name* is configured, never the key itse
 
 `run_requests(client, requests)` returns one `Reply` per `ChatRequest`, in order. A plain
 chat completion (no schema) is the simplest case; a `schema` asks for structured output
-(strict `json_schema`, falling back to JSON mode on servers that reject it).
+(strict `json_schema`, falling back to JSON mode on servers that reject it). Code that
+chains requests (generate, then judge the answer) uses `async with client.session():` and
+`await client.ask(request)`. A 401, 403 or 404 raises `LLMConfigError`: every other
+request would fail the same way.
 """
 from __future__ import annotations
 
