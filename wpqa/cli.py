@@ -11,6 +11,11 @@ HTML page, REST API item, plugin_information reply, readme.txt or handbook Markd
 `wpqa crawl --sources FILE.yaml --out DIR [--max-pages N]` runs the scrape stage's
 spider on any sources file (see `scraping.crawl`).
 
+`wpqa export --merged DIR`, `wpqa ask "..." [--compare]`, `wpqa publish-model --repo-id
+ORG/NAME [--dry-run]` work on the trained adapter (see `train.export`, `train.ask`,
+`train.publish`); `wpqa openai-ft export|submit` is the OpenAI fine-tuning path
+(`train.openai_ft`).
+
 `wpqa curate [--dry-run]` runs the generate stage with params.yaml's `generate.backend`;
 `--dry-run` prints the LLM requests, tokens and cost a run would need, and sends nothing.
 """
@@ -128,6 +133,18 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["crawl"]:  # the same: `wpqa crawl --help` is scraping.crawl's
         from scraping.crawl import crawl_command
         return crawl_command(argv[1:])
+    if argv[:1] == ["export"]:
+        from train.export import export_command
+        return export_command(argv[1:])
+    if argv[:1] == ["ask"]:
+        from train.ask import ask_command
+        return ask_command(argv[1:])
+    if argv[:1] == ["publish-model"]:
+        from train.publish import publish_command
+        return publish_command(argv[1:])
+    if argv[:1] == ["openai-ft"]:
+        from train.openai_ft import openai_ft_command
+        return openai_ft_command(argv[1:])
     parser = argparse.ArgumentParser(prog="wpqa", description="wpqa: WordPress docs to list-format Q&A")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="check Q&A rows against the list-format pattern")
@@ -137,6 +154,14 @@ def main(argv: list[str] | None = None) -> int:
                         "(HTML, REST item .json, readme.txt, Markdown); see `wpqa inspect --help`")
     commands.add_parser("crawl", help="crawl the sources of a sources YAML file with the scrape "
                         "stage's spider; see `wpqa crawl --help`")
+    commands.add_parser("export", help="merge the adapter into a bf16 copy of the base "
+                        "(--merged DIR) and check the outputs agree")
+    commands.add_parser("ask", help="answer a question with base + adapter, streamed, with the "
+                        "pattern rules it passes (--compare: base vs tuned)")
+    commands.add_parser("publish-model", help="push the adapter and a model card to the Hub "
+                        "(--repo-id ORG/NAME, --dry-run)")
+    commands.add_parser("openai-ft", help="OpenAI fine-tuning: `export` validated chat JSONL, "
+                        "`submit` the job and record its losses")
     curate = commands.add_parser("curate", help="run the generate stage with params.yaml's "
                                  "generate.backend, or estimate its LLM tokens and cost first")
     curate.add_argument("--params", default=DEFAULT_PARAMS)
