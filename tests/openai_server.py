@@ -12,8 +12,12 @@ It scripts replies and faults:
 - `latency` delays every reply (seconds); `requests` logs every request
   (method, path, body, headers), so tests can count what was sent.
 
-Routes live in one table, `ScriptedOpenAI.routes` (method, path) -> handler; add one
-(e.g. /v1/files, /v1/fine_tuning/jobs) by adding a method and an entry.
+Routes live in one table, `ScriptedOpenAI.routes` (method, path) -> handler, plus
+`pattern_routes` for paths with an id; add one by adding a method and an entry. Besides
+chat completions and models it serves the fine-tuning API the `openai` SDK calls: file
+uploads (multipart `/v1/files`), fine-tuning jobs (create, retrieve, cancel), their
+events (a metrics event per step) and checkpoints; a job advances one phase per
+retrieve, so a polling client sees it queue, run and finish.
 
     with ScriptedOpenAI(responder=lambda body: '{"ok": true}', latency=0.2) as server:
         client = AsyncOpenAI(base_url=server.base_url, api_key="x")
@@ -21,6 +25,7 @@ Routes live in one table, `ScriptedOpenAI.routes` (method, path) -> handler; add
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -97,7 +102,22 @@ class ScriptedOpenAI:
         self.routes: dict[tuple[str, str], Callable[[LoggedRequest], ServerReply]] = {
             ("POST", "/v1/chat/completions"): self.chat_completions,
             ("GET", "/v1/models"): self.list_models,
+            ("POST", "/v1/files"): self.create_file,
+            ("POST", "/v1/fine_tuning/jobs"): self.create_job,
         }
+        # Routes with an id in the path: (method, regex) -> handler(request, match).
+        self.pattern_routes: list[tuple[str, re.Pattern, Callable]] = [
+            ("GET", re.compile(r"/v1/fine_tuning/jobs/([\w-]+)"), self.retrieve_job),
+            ("GET", re.compile(r"/v1/fine_tuning/jobs/([\w-]+)/events"), self.job_events),
+            ("GET", re.compile(r"/v1/fine_tuning/jobs/([\w-]+)/checkpoints"), self.job_checkpoints),
+            ("POST", re.compile(r"/v1/fine_tuning/jobs/([\w-]+)/cancel"), self.cancel_job),
+        ]
+        # Files and fine-tuning jobs (see the fine-tuning routes below).
+        self.files: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.job_events_log: dict[str, list[dict[str, Any]]] = {}
+        self.job_checkpoints_log: dict[str, list[dict[str, Any]]] = {}
+        self.fail_jobs = False  # True: jobs end as failed (a bad training file, say)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -134,16 +154,20 @@ class ScriptedOpenAI:
                     self.close_connection = True
                     return
                 text = data.decode("utf-8")
-                try:
-                    body = json.loads(text) if text else None
-                except json.JSONDecodeError:
-                    body = text
+                content_type = self.headers.get("Content-Type", "")
+                if content_type.startswith("multipart/form-data"):
+                    body = _parse_multipart(content_type, data)
+                else:
+                    try:
+                        body = json.loads(text) if text else None
+                    except json.JSONDecodeError:
+                        body = text
                 path = self.path.split("?", 1)[0]
                 logged = LoggedRequest(method, path, body, {k.lower(): v for k, v in self.headers.items()},
                                         time.time())
                 with server._lock:
                     server.requests.append(logged)
-                handler = server.routes.get((method, path))
+                handler = server.find_route(method, path)
                 if handler is None:
                     reply = ServerReply(status=404, raw=_error_body(f"no route {method} {path}",
                                                                     "not_found"))
@@ -194,6 +218,16 @@ class ScriptedOpenAI:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def find_route(self, method: str, path: str):
+        handler = self.routes.get((method, path))
+        if handler is not None:
+            return handler
+        for route_method, pattern, route in self.pattern_routes:
+            match = pattern.fullmatch(path)
+            if route_method == method and match:
+                return lambda request, route=route, match=match: route(request, *match.groups())
+        return None
+
     # ---- routes --------------------------------------------------------------------
     def chat_completions(self, request: LoggedRequest) -> ServerReply:
         body = request.body if isinstance(request.body, dict) else {}
@@ -226,6 +260,149 @@ class ScriptedOpenAI:
         return ServerReply(raw=json.dumps({"object": "list", "data": [
             {"id": m, "object": "model", "created": 0, "owned_by": "wpqa-tests"}
             for m in self.models]}))
+
+
+    # ---- files and fine-tuning jobs ---------------------------------------------------
+    # A job moves one phase per retrieve (GET /v1/fine_tuning/jobs/{id}), as a client that
+    # polls sees it: validating_files -> running (one metrics event per step, decreasing
+    # losses computed from the step) -> succeeded with a fine_tuned_model id (or failed).
+    def create_file(self, request: LoggedRequest) -> ServerReply:
+        form = request.body if isinstance(request.body, dict) else {}
+        upload = form.get("file")
+        if not isinstance(upload, dict) or form.get("purpose") != "fine-tune":
+            return ServerReply(status=400, raw=_error_body(
+                "a multipart 'file' and purpose 'fine-tune' are required", "invalid_request_error"))
+        with self._lock:
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = {"filename": upload["filename"], "content": upload["content"]}
+        return ServerReply(raw=json.dumps(self._file_object(file_id)))
+
+    def _file_object(self, file_id: str) -> dict[str, Any]:
+        stored = self.files[file_id]
+        return {"id": file_id, "object": "file", "bytes": len(stored["content"]),
+                "created_at": 0, "filename": stored["filename"], "purpose": "fine-tune",
+                "status": "processed"}
+
+    def create_job(self, request: LoggedRequest) -> ServerReply:
+        body = request.body if isinstance(request.body, dict) else {}
+        missing = [f for f in ("training_file", "validation_file")
+                   if body.get(f) is not None and body[f] not in self.files]
+        if not body.get("model") or not body.get("training_file") or missing:
+            return ServerReply(status=400, raw=_error_body(
+                f"model and a known training_file are required (unknown: {missing})",
+                "invalid_request_error"))
+        hyper = dict(body.get("hyperparameters") or
+                     (body.get("method") or {}).get("supervised", {}).get("hyperparameters") or {})
+        lines = len([x for x in self.files[body["training_file"]]["content"].splitlines() if x.strip()])
+        epochs = hyper.get("n_epochs") if hyper.get("n_epochs") not in (None, "auto") else 3
+        batch = hyper.get("batch_size") if hyper.get("batch_size") not in (None, "auto") else 1
+        hyper = {"n_epochs": epochs, "batch_size": batch,
+                 "learning_rate_multiplier": hyper.get("learning_rate_multiplier") or 1.8}
+        with self._lock:
+            job_id = f"ftjob-{len(self.jobs) + 1}"
+            self.jobs[job_id] = {
+                "id": job_id, "object": "fine_tuning.job", "created_at": 0, "error": None,
+                "fine_tuned_model": None, "finished_at": None, "hyperparameters": hyper,
+                "model": body["model"], "organization_id": "org-wpqa-tests", "result_files": [],
+                "seed": body.get("seed", 0), "status": "validating_files", "trained_tokens": None,
+                "training_file": body["training_file"],
+                "validation_file": body.get("validation_file"), "suffix": body.get("suffix"),
+                "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
+                "_steps": max(1, math.ceil(lines / batch) * epochs), "_lines": lines,
+            }
+            self.job_events_log[job_id] = []
+            self.job_checkpoints_log[job_id] = []
+            self._event(job_id, f"Created fine-tuning job: {job_id}")
+        return ServerReply(raw=json.dumps(self._public(self.jobs[job_id])))
+
+    def _event(self, job_id: str, message: str, data: dict | None = None) -> None:
+        events = self.job_events_log[job_id]
+        events.append({"id": f"ftevent-{job_id}-{len(events) + 1}",
+                       "object": "fine_tuning.job.event", "created_at": len(events),
+                       "level": "info", "message": message, "data": data or {},
+                       "type": "metrics" if data else "message"})
+
+    @staticmethod
+    def _public(job: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in job.items() if not k.startswith("_") and k != "suffix"}
+
+    def retrieve_job(self, request: LoggedRequest, job_id: str) -> ServerReply:
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return ServerReply(status=404, raw=_error_body(f"no job {job_id}", "not_found"))
+            if job["status"] == "validating_files":
+                job["status"] = "running"
+                self._event(job_id, "Fine-tuning job started")
+            elif job["status"] == "running":
+                self._finish(job)
+        return ServerReply(raw=json.dumps(self._public(job)))
+
+    def _finish(self, job: dict[str, Any]) -> None:
+        job_id, steps = job["id"], job["_steps"]
+        if self.fail_jobs:
+            job["status"] = "failed"
+            job["error"] = {"code": "invalid_training_file", "message": "training file invalid",
+                            "param": "training_file"}
+            self._event(job_id, "Fine-tuning job failed: training file invalid")
+            return
+        for step in range(1, steps + 1):
+            data = {"step": step, "train_loss": round(2.0 / (1 + 0.25 * step), 4),
+                    "train_mean_token_accuracy": round(1 - 1 / (1 + 0.25 * step), 4),
+                    "total_steps": steps}
+            if job["validation_file"]:
+                data["valid_loss"] = round(2.1 / (1 + 0.2 * step), 4)
+            self._event(job_id, f"Step {step}/{steps}: training loss={data['train_loss']}", data)
+        name = f"ft:{job['model']}:wpqa-tests:{job['suffix'] or ''}:{job_id}"
+        self.job_checkpoints_log[job_id].append({
+            "id": f"ftckpt-{job_id}", "object": "fine_tuning.job.checkpoint", "created_at": 0,
+            "fine_tuned_model_checkpoint": name, "fine_tuning_job_id": job_id,
+            "step_number": steps, "metrics": {"step": steps, "train_loss": data["train_loss"],
+                                              "valid_loss": data.get("valid_loss")}})
+        job.update(status="succeeded", fine_tuned_model=name, finished_at=1,
+                   trained_tokens=job["_lines"] * 50 * job["hyperparameters"]["n_epochs"])
+        self._event(job_id, f"New fine-tuned model created: {name}")
+        self._event(job_id, "The job has successfully completed")
+
+    def job_events(self, request: LoggedRequest, job_id: str) -> ServerReply:
+        if job_id not in self.jobs:
+            return ServerReply(status=404, raw=_error_body(f"no job {job_id}", "not_found"))
+        newest_first = list(reversed(self.job_events_log[job_id]))
+        return ServerReply(raw=json.dumps({"object": "list", "data": newest_first,
+                                           "has_more": False}))
+
+    def job_checkpoints(self, request: LoggedRequest, job_id: str) -> ServerReply:
+        if job_id not in self.jobs:
+            return ServerReply(status=404, raw=_error_body(f"no job {job_id}", "not_found"))
+        return ServerReply(raw=json.dumps({"object": "list", "has_more": False,
+                                           "data": self.job_checkpoints_log[job_id],
+                                           "first_id": None, "last_id": None}))
+
+    def cancel_job(self, request: LoggedRequest, job_id: str) -> ServerReply:
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return ServerReply(status=404, raw=_error_body(f"no job {job_id}", "not_found"))
+            job["status"] = "cancelled"
+            self._event(job_id, "Fine-tuning job cancelled")
+        return ServerReply(raw=json.dumps(self._public(job)))
+
+
+def _parse_multipart(content_type: str, data: bytes) -> dict[str, Any]:
+    """A multipart/form-data body as {field: value}; a file field as {filename, content}."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + data)
+    form: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        form[name] = ({"filename": filename, "content": payload.decode("utf-8")} if filename
+                      else payload.decode("utf-8"))
+    return form
 
 
 def _count_words(text: str) -> int:

@@ -261,6 +261,8 @@ REPORT_TO = ("dvclive", "wandb", "tensorboard", "mlflow", "none")
 
 @dataclass(frozen=True)
 class OpenAIFTParams:
+    base_url: str                  # the fine-tuning API (OpenAI's, or a compatible one)
+    api_key_env: str               # the NAME of the environment variable holding the key
     model: str                     # the OpenAI base model to fine-tune
     epochs: int                    # 0 = OpenAI's default for the dataset size
     batch_size: int                # 0 = auto
