@@ -162,3 +162,25 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert f"24 steps ({24 - step} in this run)" in second.stdout
     plotted = (tmp_path / "m" / "plots" / "metrics" / "loss.tsv").read_text().splitlines()
     assert [int(line.split("\t")[0]) for line in plotted[1:]] == list(range(1, 25))
+
+
+@pytest.mark.integration
+def test_the_stage_trains_in_two_processes_with_gloo(tmp_path):
+    """DDP over 2 CPU processes (torchrun; `accelerate launch` does the same on GPUs)."""
+    make_tiny_base(tmp_path / "base", steps=5)
+    write_jsonl(tmp_path / "train.jsonl", qa_rows(16))
+    params = write_params(tmp_path / "p.yaml", train={"epochs": 2, "batch_size": 4})
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    run = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "-m", "train.qlora", "--params", str(params),
+         "--train", str(tmp_path / "train.jsonl"), "--base", str(tmp_path / "base"),
+         "--out", str(tmp_path / "adapter"), "--metrics", str(tmp_path / "m"),
+         "--checkpoints", str(tmp_path / "ck")],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("train: llama base") == 1  # only the main process reports
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    # 4 batches per epoch shared by 2 processes: 2 optimizer steps per epoch, not 4
+    assert metrics["steps"] == 4
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
