@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -11,51 +12,91 @@ from tests.tiny_models import make_tiny_base, qa_rows, section_rows, write_param
 from train import base as base_stage
 from train import qlora
 from wpqa.io import read_jsonl, write_jsonl
-from wpqa.params import load_params
+from wpqa.params import Decoding, load_params
 from wpqa.records import Prediction, QAPair, from_row
 
 
 def _prediction(model: str, id: str, failed: list[str]) -> Prediction:
     return Prediction(id=id, model=model, question="q", kind="steps", reference="r",
-                      answer="a", conforms=not failed, failed_rules=failed)
+                      answer="a", conforms=not failed, failed_rules=failed,
+                      scores={"rougeL": 0.5 if failed else 0.9, "step_recall": 0.5,
+                              "step_count_error": 1.0})
 
 
 # ----------------------------------------------------------------------- scoring
 
-def test_score_answers_uses_the_pattern_rules(bounds):
+def test_score_answers_uses_the_pattern_rules_and_scores_against_the_reference(bounds):
     pair = from_row(QAPair, qa_rows(1)[0])
     good = format_answer("steps", ["Go to Plugins in the dashboard.", "Click Add New."],
                          task="install a plugin")
     prose = "You can install a plugin from the dashboard."
-    base, tuned = (evaluate.score_answers([pair], [answer], model, bounds)
-                   for answer, model in ((prose, "base"), (good, "tuned")))
+    sources = {pair.section_id: "Go to Plugins in the dashboard. Click Add New."}
+    base, tuned = (evaluate.score_answers([pair], [evaluate.Generated(answer, stopped)], model,
+                                          bounds, sources=sources)
+                   for answer, model, stopped in ((prose, "base", False), (good, "tuned", True)))
     assert tuned[0].conforms and tuned[0].failed_rules == []
     assert not base[0].conforms
     assert {"intro", "list", "kind"} <= set(base[0].failed_rules)
     assert base[0].failed_rules == sorted(base[0].failed_rules)
     assert (base[0].reference, base[0].question) == (pair.answer, pair.question)
+    assert (base[0].stopped, tuned[0].stopped) == (False, True)
+    assert tuned[0].scores["grounding"] > base[0].scores["grounding"]
+    assert tuned[0].scores["rougeL"] > base[0].scores["rougeL"]
+    assert tuned[0].scores["step_count_error"] == 1.0  # 2 steps vs the reference's 3
+    assert base[0].scores["step_recall"] == 0.0
+    assert (tuned[0].section_id, tuned[0].source_url) == (pair.section_id, pair.source_url)
 
 
-def test_summarize_gives_flat_rates_for_every_rule_and_both_models():
+def test_section_text_joins_heading_paragraphs_lists_and_notes():
+    row = section_rows()[0]
+    text = evaluate.section_text(row)
+    assert row["heading"] in text and row["ordered_lists"][0][0] in text
+    assert row["notes"][0] in text and row["paragraphs"][0] in text
+
+
+def test_summarize_gives_flat_rates_intervals_and_paired_tests():
     predictions = [
         _prediction("base", "a", ["intro", "list"]), _prediction("base", "b", ["intro"]),
         _prediction("base", "c", []), _prediction("base", "d", ["kind"]),
         _prediction("tuned", "a", []), _prediction("tuned", "b", []),
         _prediction("tuned", "c", ["no_repeat"]), _prediction("tuned", "d", []),
     ]
-    metrics = evaluate.summarize(predictions)
+    metrics, comparisons = evaluate.summarize(predictions, ["base", "tuned"], resamples=500)
     assert metrics["n_questions"] == 4
     assert metrics["base_strict"] == 0.25 and metrics["tuned_strict"] == 0.75
-    assert metrics["tuned_minus_base"] == 0.5
     assert metrics["base_rule_intro"] == 0.5 and metrics["base_rule_list"] == 0.75
     assert metrics["tuned_rule_no_repeat"] == 0.75 and metrics["tuned_rule_intro"] == 1.0
-    expected = {"base_strict", "tuned_strict", "tuned_minus_base", "n_questions"}
-    expected |= {f"{m}_rule_{rule}" for m in ("base", "tuned") for rule in RULE_IDS}
-    assert set(metrics) == expected
+    for model in ("base", "tuned"):
+        for name in ("strict", "stopped", "rougeL", "step_recall", "step_count_error"):
+            low, mid, high = (metrics[f"{model}_{name}{s}"] for s in ("_ci_low", "", "_ci_high"))
+            assert low <= mid <= high
+        assert {f"{model}_rule_{rule}" for rule in RULE_IDS} <= set(metrics)
+    # tuned passes where base fails on a, b, d; base passes where tuned fails on c:
+    # exact McNemar p = 2 * (C(4,0) + C(4,1)) / 2^4 = 0.625
+    assert metrics["tuned_vs_base_strict_diff"] == 0.5
+    assert metrics["tuned_vs_base_strict_p"] == 0.625
+    strict = next(c for c in comparisons if c["metric"] == "strict")
+    assert (strict["a"], strict["b"], strict["test"], strict["n"]) == ("tuned", "base",
+                                                                        "mcnemar_exact", 4)
+    assert strict["ci_low"] <= 0.5 <= strict["ci_high"]
+    assert "base_grounding" not in metrics  # no source sections given: no grounding numbers
 
 
-def test_summarize_refuses_unequal_question_counts():
-    with pytest.raises(ValueError, match="different numbers"):
+def test_summarize_averages_samples_per_question_before_the_interval():
+    rows = [_prediction("tuned", "a", []), _prediction("tuned", "b", ["intro"])]
+    rows += [replace(_prediction("tuned", "a", ["list"]), sample=1),
+             replace(_prediction("tuned", "b", ["intro"]), sample=1)]
+    rows += [_prediction("base", "a", ["intro"]), _prediction("base", "b", ["intro"]),
+             replace(_prediction("base", "a", ["intro"]), sample=1),
+             replace(_prediction("base", "b", ["intro"]), sample=1)]
+    metrics, comparisons = evaluate.summarize(rows, ["base", "tuned"], resamples=500)
+    assert metrics["n_questions"] == 2 and metrics["tuned_strict"] == 0.25
+    strict = next(c for c in comparisons if c["metric"] == "strict")
+    assert strict["test"] == "paired_bootstrap"  # per-question rates are not pass/fail
+
+
+def test_summarize_refuses_unequal_question_sets():
+    with pytest.raises(ValueError, match="different questions"):
         evaluate.summarize([_prediction("base", "a", []), _prediction("base", "b", []),
                             _prediction("tuned", "a", [])])
 
@@ -74,26 +115,60 @@ def test_load_tuned_without_an_adapter_says_to_train_first(tmp_path):
 
 # -------------------------------------------------------------------- generation
 
-@pytest.mark.integration
-def test_batched_greedy_generation_matches_one_at_a_time(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_lora(tmp_path_factory):
+    """A tiny 4-bit base with a fresh LoRA adapter, and its tokenizer."""
     from peft import get_peft_model
 
-    ref = make_tiny_base(tmp_path / "base", steps=40)
+    tmp = tmp_path_factory.mktemp("tiny")
+    ref = make_tiny_base(tmp / "base", steps=40)
     tokenizer = qlora.load_tokenizer(ref)
-    params = load_params(write_params(tmp_path / "p.yaml"))
+    params = load_params(write_params(tmp / "p.yaml"))
     with qlora.quiet_peft_deprecation():
         model = get_peft_model(qlora.load_base_4bit(ref),
                                qlora.build_lora_config(params.train, qlora.LLAMA_LIKE))
     model.eval()
-    questions = ["How do I delete a page?", "The menu is broken",
-                 "How do I export every comment from my site?"]
-    batched = evaluate.generate_answers(model, tokenizer, questions, max_new_tokens=12,
-                                        progress=False)
-    single = [evaluate.generate_answers(model, tokenizer, [q], max_new_tokens=12,
-                                        progress=False)[0] for q in questions]
-    assert len(batched) == 3 and all(a.strip() for a in batched)
+    return model, tokenizer
+
+
+QUESTIONS = ["How do I delete a page?", "The menu is broken",
+             "How do I export every comment from my site?"]
+GREEDY = Decoding("greedy", 0.0, 1.0, 0, 12, 1)
+SAMPLING = Decoding("thesis", 1.0, 0.9, 50, 12, 2)
+
+
+@pytest.mark.integration
+def test_batched_greedy_generation_matches_one_at_a_time(tiny_lora):
+    model, tokenizer = tiny_lora
+    batched = evaluate.generate_answers(model, tokenizer, QUESTIONS, decoding=GREEDY,
+                                        batch_size=16, progress=False)
+    single = [evaluate.generate_answers(model, tokenizer, [q], decoding=GREEDY, batch_size=1,
+                                        progress=False)[0] for q in QUESTIONS]
+    assert len(batched) == 3 and all(a.text.strip() for a in batched)
     assert batched == single  # left padding and the attention mask leave answers unchanged
-    assert not any(tokenizer.eos_token in a or tokenizer.pad_token in a for a in batched)
+    assert not any(tokenizer.eos_token in a.text or tokenizer.pad_token in a.text for a in batched)
+    assert all(a.seed is None for a in batched)
+    # a barely trained model runs into the 12-token limit rather than stopping on its own
+    assert all(isinstance(a.stopped, bool) for a in batched)
+
+
+@pytest.mark.integration
+def test_sampling_records_seeds_and_reproduces_from_them(tiny_lora):
+    model, tokenizer = tiny_lora
+    samples = evaluate.answer_locally(model, tokenizer, "tuned", QUESTIONS, SAMPLING,
+                                      batch_size=2, seed=5, progress=False)
+    assert len(samples) == 2 and all(len(s) == 3 for s in samples)
+    seeds = [[a.seed for a in s] for s in samples]
+    stride = evaluate.SAMPLE_SEED_STRIDE
+    assert seeds == [[5, 5, 7], [5 + stride, 5 + stride, 7 + stride]]
+    again = evaluate.answer_locally(model, tokenizer, "tuned", QUESTIONS, SAMPLING,
+                                    batch_size=2, seed=5, progress=False)
+    assert again == samples
+    assert [a.text for a in samples[0]] != [a.text for a in samples[1]]
+    # one batch drawn again from its recorded seed gives the same answers
+    redo = evaluate.generate_answers(model, tokenizer, QUESTIONS[2:], decoding=SAMPLING,
+                                     batch_size=2, seed=samples[1][2].seed, progress=False)
+    assert redo[0].text == samples[1][2].text
 
 
 # -------------------------------------------------------------------- end to end
@@ -105,7 +180,9 @@ def test_base_train_eval_end_to_end_writes_predictions_and_metrics(tmp_path):
                              ("sections.jsonl", "train.jsonl", "test.jsonl"))
     write_jsonl(sections, section_rows())
     write_jsonl(train, qa_rows(12))
-    write_jsonl(test, qa_rows(5, offset=20))
+    section_ids = [row["section_id"] for row in section_rows()]
+    write_jsonl(test, [{**row, "section_id": section_ids[i]}
+                       for i, row in enumerate(qa_rows(5, offset=20))])
     params = str(write_params(tmp_path / "params.yaml", lr=1e-2, train={"epochs": 2},
                               eval={"limit": 4, "max_new_tokens": 16}))
     base, adapter, metrics_dir, out = (str(tmp_path / name) for name in
@@ -120,14 +197,23 @@ def test_base_train_eval_end_to_end_writes_predictions_and_metrics(tmp_path):
     assert (tmp_path / "reports_train" / "plots" / "metrics" / "loss.tsv").is_file()
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()
 
-    assert evaluate.main(["--params", params, "--test", str(test), "--base", base,
-                          "--adapter", adapter, "--out", out]) == 0
+    assert evaluate.main(["--params", params, "--test", str(test), "--sections", str(sections),
+                          "--base", base, "--adapter", adapter, "--out", out]) == 0
     metrics = json.loads((tmp_path / "reports_eval" / "metrics.json").read_text())
     assert metrics["n_questions"] == 4
     for model in ("base", "tuned"):
         assert 0.0 <= metrics[f"{model}_strict"] <= 1.0
+        for name in ("strict", "rougeL", "grounding", "step_recall", "stopped"):
+            assert (metrics[f"{model}_{name}_ci_low"] <= metrics[f"{model}_{name}"]
+                    <= metrics[f"{model}_{name}_ci_high"])
         for rule in RULE_IDS:
             assert f"{model}_rule_{rule}" in metrics
+    assert "tuned_vs_base_strict_p" in metrics
+    plot = json.loads((tmp_path / "reports_eval" / "plots" / "rules.json").read_text())
+    assert len(plot) == 2 * len(RULE_IDS)
+    report = (tmp_path / "reports_eval" / "report.html").read_text()
+    assert "Content-Security-Policy" in report and "tuned vs base" in report
+    assert (tmp_path / "reports_eval" / "report.md").read_text().startswith("# wpqa evaluation")
     predictions = read_jsonl(tmp_path / "reports_eval" / "predictions.jsonl")
     assert len(predictions) == 8
     assert [(p["model"], p["id"]) for p in predictions] == sorted(

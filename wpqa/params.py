@@ -7,6 +7,7 @@ fails before any work starts. Floats go through `float()` because YAML 1.1 reade
 """
 from __future__ import annotations
 
+import re
 import types
 import typing
 from dataclasses import MISSING, dataclass, fields, is_dataclass
@@ -141,14 +142,102 @@ class TrainParams:
                               "or comma-separated module names")
 
 
+LOCAL_MODELS = ("base", "tuned")
+_MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 @dataclass(frozen=True)
-class EvalParams:
-    max_new_tokens: int
-    limit: int
+class ModelSpec:
+    """One model under test: `base`, `tuned`, or a model behind an OpenAI-compatible endpoint.
+
+    The name prefixes the flat metric keys (`tuned_strict`, `gpt4o_rougeL`), so it is a
+    snake_case identifier. An endpoint entry names the served model and the base URL; its
+    key (if any) comes from the environment variable `api_key_env`, never from params.
+    """
+
+    name: str
+    model: str = ""
+    base_url: str = ""
+    api_key_env: str = ""
 
     def __post_init__(self):
-        _at_least("eval.max_new_tokens", self.max_new_tokens, 1)
+        if not _MODEL_NAME.match(self.name) or "_vs_" in self.name:
+            raise ParamsError(f"eval.models: name {self.name!r}; allowed: a snake_case "
+                              "identifier (a-z, 0-9, _; no '_vs_'), e.g. base, tuned, gpt4o_mini")
+        if self.name in LOCAL_MODELS:
+            if self.model or self.base_url:
+                raise ParamsError(f"eval.models: {self.name!r} is the local {self.name} model; "
+                                  "an endpoint model needs another name")
+        elif not (self.model and self.base_url):
+            raise ParamsError(f"eval.models: {self.name!r} is not base or tuned, so it is an "
+                              "endpoint model and needs `model` (the served model id) and "
+                              "`base_url` (e.g. http://localhost:8000/v1)")
+
+    @property
+    def is_endpoint(self) -> bool:
+        return self.name not in LOCAL_MODELS
+
+    @classmethod
+    def from_text(cls, text: str) -> "ModelSpec":
+        """A bare list entry: `base` or `tuned`."""
+        return cls(name=text)
+
+
+# name -> (temperature, top_p, top_k, max_new_tokens); temperature 0 = greedy.
+DECODING_PRESETS = {
+    "greedy": (0.0, 1.0, 0, 200),
+    "thesis": (1.0, 0.9, 50, 500),  # the settings the thesis evaluated with
+}
+
+
+@dataclass(frozen=True)
+class Decoding:
+    preset: str
+    temperature: float
+    top_p: float
+    top_k: int
+    max_new_tokens: int
+    samples: int
+
+    @property
+    def sampling(self) -> bool:
+        return self.temperature > 0
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    models: tuple[ModelSpec, ...]
+    decoding: str
+    max_new_tokens: int
+    samples: int
+    batch_size: int
+    limit: int
+    step_match_f1: float
+    bootstrap_resamples: int
+
+    def __post_init__(self):
+        if not self.models:
+            raise ParamsError("eval.models: empty; allowed: a list such as [base, tuned]")
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ParamsError(f"eval.models: duplicate names in {names}")
+        _one_of("eval.decoding", self.decoding, tuple(DECODING_PRESETS))
+        _at_least("eval.max_new_tokens", self.max_new_tokens, 0)
+        _at_least("eval.samples", self.samples, 1)
+        if self.decoding == "greedy" and self.samples != 1:
+            raise ParamsError(f"eval.samples: got {self.samples}; greedy decoding gives one "
+                              "answer per question, so allowed: 1 (or eval.decoding: thesis)")
+        _at_least("eval.batch_size", self.batch_size, 1)
         _at_least("eval.limit", self.limit, 0)
+        if not 0 < self.step_match_f1 <= 1:
+            raise ParamsError(f"eval.step_match_f1: got {self.step_match_f1}; allowed: 0 < f <= 1")
+        _at_least("eval.bootstrap_resamples", self.bootstrap_resamples, 100)
+
+    def resolved_decoding(self) -> Decoding:
+        """The preset's settings; a non-zero eval.max_new_tokens overrides its limit."""
+        temperature, top_p, top_k, max_new = DECODING_PRESETS[self.decoding]
+        return Decoding(self.decoding, temperature, top_p, top_k,
+                        self.max_new_tokens or max_new, self.samples)
 
 
 @dataclass(frozen=True)
@@ -218,6 +307,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 
 def _convert(hint: Any, value: Any, key: str) -> Any:
     if is_dataclass(hint):
+        if isinstance(value, str) and hasattr(hint, "from_text"):
+            return hint.from_text(value)
         return _build(hint, value, prefix=key + ".")
     origin = typing.get_origin(hint)
     if origin is tuple:
