@@ -5,11 +5,18 @@ heading over an ordered list) becomes a `steps` item: "How do I <task>?" answere
 "To <task>, follow these steps:" and the list. A problem on a troubleshooting or FAQ page
 (a heading that states a problem or asks a question, over a list of fixes) becomes a
 `solutions` item. Every section that yields nothing becomes a rejected row with a reason.
+
+`generate.backend: openai` sends every section to an OpenAI-compatible endpoint instead
+(generate, judge, paraphrase; see `curation.llm_curate`), and `hybrid` keeps the rules
+item where a section yields one and asks the LLM for the rest. Both LLM backends add
+`generate.paraphrases` question variants per item. Requests are cached outside DVC
+(`.cache/llm/requests.sqlite`, or `--cache`), so a re-run on unchanged sections sends none.
 """
 from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections import Counter
 from typing import Iterable
 
@@ -17,7 +24,7 @@ from tqdm import tqdm
 
 from curation.pattern import format_answer
 from wpqa.io import read_jsonl, write_json, write_jsonl
-from wpqa.params import GenerateParams, load_params
+from wpqa.params import GenerateParams, ParamsError, PatternParams, load_params
 from wpqa.records import QAPair, RejectedRow, Section, content_hash, from_row, to_row
 
 GENERATOR = "rules-v1"
@@ -177,8 +184,10 @@ def generate_from_section(section: Section) -> tuple[list[QAPair], list[Rejected
 
 def generate_candidates(sections: Iterable[Section], params: GenerateParams, progress: bool = False
                         ) -> tuple[list[QAPair], list[RejectedRow], dict[str, int]]:
-    if params.backend != "rules":  # params already restrict this; guard the pure function too
-        raise ValueError(f"generate.backend: {params.backend!r} is not available; allowed: rules")
+    """The rules backend: deterministic, offline."""
+    if params.backend != "rules":
+        raise ValueError(f"generate.backend: {params.backend!r} needs an LLM client; "
+                         "call generate_with_backend")
     sections = list(sections)
     candidates: list[QAPair] = []
     rejected: list[RejectedRow] = []
@@ -200,6 +209,66 @@ def generate_candidates(sections: Iterable[Section], params: GenerateParams, pro
     return candidates, rejected, metrics
 
 
+def generate_with_backend(sections: Iterable[Section], params: GenerateParams,
+                          bounds: PatternParams, client=None, progress: bool = False
+                          ) -> tuple[list[QAPair], list[RejectedRow], dict[str, float]]:
+    """Candidates, rejected rows and metrics for any backend; `client` (a wpqa.llm.LLMClient)
+    is needed for openai and hybrid."""
+    if params.backend == "rules":
+        return generate_candidates(sections, params, progress)
+    from curation.llm_curate import curate_with_llm
+
+    sections = list(sections)
+    rules_items: list[QAPair] = []
+    to_llm = sections
+    if params.backend == "hybrid":
+        to_llm = []
+        for section in sections:
+            found, _ = generate_from_section(section)
+            if found:
+                rules_items.extend(found)
+            else:
+                to_llm.append(section)
+    outcomes = curate_with_llm(to_llm, rules_items, params, bounds, client, progress)
+    originals = sorted((o.item for o in outcomes if o.item), key=lambda q: q.id)
+    variants = [v for o in outcomes for v in o.variants]
+    candidates = sorted(originals + variants, key=lambda q: q.id)
+    rejected = sorted((r for o in outcomes for r in o.rejected),
+                      key=lambda r: (r.ref, r.reason, r.detail))
+    section_rows = [r for r in rejected if not r.reason.startswith("paraphrase_")]
+    item_rows = [r for r in rejected if r.reason.startswith("paraphrase_")]
+    ok = [r for o in outcomes for r in o.replies if r.ok]
+    metrics: dict[str, float] = {
+        "sections_in": len(sections),
+        "sections_with_candidates": len({q.section_id for q in originals}),
+        "sections_rejected": len(section_rows),
+        "sections_rules": len({q.section_id for q in rules_items}),
+        "sections_llm": len(to_llm),
+        "candidates_out": len(candidates),
+        "candidates_steps": sum(1 for q in candidates if q.kind == "steps"),
+        "candidates_solutions": sum(1 for q in candidates if q.kind == "solutions"),
+        "paraphrases_wanted": params.paraphrases * len(originals),
+        "paraphrases_out": len(variants),
+        "paraphrases_rejected": len(item_rows),
+        # What the LLM calls behind this dataset cost, whether paid now or in an earlier
+        # run (cache hits); the same for the same data, so DVC sees no change on a re-run.
+        "llm_calls": len(ok),
+        "llm_prompt_tokens": sum(r.usage.prompt_tokens for r in ok),
+        "llm_completion_tokens": sum(r.usage.completion_tokens for r in ok),
+        "llm_cost_usd": round(sum(r.cost_usd for r in ok), 6),
+    }
+    reasons = Counter(r.reason for r in rejected)
+    metrics.update({f"rejected_{reason}": count for reason, count in sorted(reasons.items())})
+    return candidates, rejected, metrics
+
+
+def make_client(params: GenerateParams, cache_path: str | None = None):
+    from curation.llm_curate import llm_config
+    from wpqa.llm import LLMClient, RequestCache
+
+    return LLMClient(llm_config(params.llm), RequestCache(cache_path))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
@@ -207,15 +276,49 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="data/interim/candidates.jsonl")
     parser.add_argument("--rejected", default="data/interim/generate_rejected.jsonl")
     parser.add_argument("--metrics", default="reports/generate/metrics.json")
+    parser.add_argument("--cache", default=None,
+                        help="LLM request cache (default .cache/llm/requests.sqlite, or $WPQA_LLM_CACHE)")
     args = parser.parse_args(argv)
-    params = load_params(args.params).generate
+    try:
+        all_params = load_params(args.params)
+    except ParamsError as err:
+        raise SystemExit(f"generate: {err}") from None
+    params = all_params.generate
     sections = [from_row(Section, row) for row in read_jsonl(args.sections)]
-    candidates, rejected, metrics = generate_candidates(sections, params, progress=True)
+    client = None
+    if params.backend != "rules":
+        from wpqa.llm import LLMConfigError
+
+        client = make_client(params, args.cache)
+        print(f"generate: backend {params.backend}, model {params.llm.model} at "
+              f"{params.llm.base_url}, cache {client.cache.path}", file=sys.stderr)
+    try:
+        candidates, rejected, metrics = generate_with_backend(
+            sections, params, all_params.pattern, client, progress=True)
+    except KeyboardInterrupt:
+        if client is None:
+            raise
+        raise SystemExit(f"generate: interrupted; {len(client.cache)} finished calls are in "
+                         f"{client.cache.path}; run again to resume without paying for them") from None
+    except Exception as err:
+        if client is not None and isinstance(err, LLMConfigError):
+            raise SystemExit(f"generate: {err}") from None
+        raise
     write_jsonl(args.out, (to_row(q) for q in candidates))
     write_jsonl(args.rejected, (to_row(r) for r in rejected))
     write_json(args.metrics, metrics)
     print(f"generate: {len(sections)} sections -> {len(candidates)} candidates, "
           f"{len(rejected)} rejected")
+    if client is not None:
+        s = client.stats
+        print(f"generate: {s.requests} LLM requests, {s.cached} from the cache, {s.sent} sent "
+              f"({s.retries} retries), ${s.spent_usd:.4f} spent this run, "
+              f"${metrics['llm_cost_usd']:.4f} for the whole dataset", file=sys.stderr)
+        if client.budget_exhausted:
+            print(f"generate: STOPPED AT THE BUDGET: {client.budget_message}; "
+                  f"{metrics.get('rejected_budget_exhausted', 0)} sections and "
+                  f"{metrics.get('rejected_paraphrase_budget_exhausted', 0)} paraphrases are "
+                  f"rejected as budget_exhausted", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,10 @@ def funnel_counts(data: Path) -> dict[str, Any]:
     page_rejects = {r["ref"] for r in extract_rejected if r["ref"] in page_urls}
     section_ids = {s["section_id"] for s in sections}
     sections_with_candidates = {c["section_id"] for c in candidates}
-    section_rejects = {r["ref"] for r in generate_rejected}
+    # LLM backends: a dropped paraphrase is a row about an item (ref: the original's id),
+    # not about a section; it is counted apart so the section funnel still adds up.
+    paraphrase_drops = [r for r in generate_rejected if r["reason"].startswith("paraphrase_")]
+    section_rejects = {r["ref"] for r in generate_rejected if not r["reason"].startswith("paraphrase_")}
     counts = {
         "pages": len(pages),
         "pages_with_sections": len(urls_with_sections),
@@ -84,6 +87,8 @@ def funnel_counts(data: Path) -> dict[str, Any]:
         "sections_with_candidates": len(sections_with_candidates),
         "sections_rejected": len(section_rejects),
         "candidates": len(candidates),
+        "paraphrases": sum(1 for c in candidates if c.get("origin_id")),
+        "paraphrases_dropped": len(paraphrase_drops),
         "accepted": len(accepted),
         "quarantined": len(quarantine),
         "train": len(train),
@@ -136,6 +141,10 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int) -> tup
          counts["adds_up_splits"]],
     ]))
     blocks.append(Para(f"Sections dropped at extraction as too short: {counts['sections_too_short']}."))
+    if counts["paraphrases"] or counts["paraphrases_dropped"]:
+        blocks.append(Para(f"Candidates include {counts['paraphrases']} LLM paraphrases of other "
+                           f"items; {counts['paraphrases_dropped']} paraphrases were dropped "
+                           "(reasons starting paraphrase_)."))
     for title, key in (("Extraction drop reasons", "reasons_extract"),
                        ("Generation drop reasons", "reasons_generate"),
                        ("Quarantine rules", "reasons_quarantine")):

@@ -37,7 +37,11 @@ def test_float_from_yaml_string():
     ("lr", "fast", "lr: expected a number"),
     ("split.test_size", 1.5, "split.test_size: got 1.5; allowed: a whole count >= 1"),
     ("split.test_size", 0, "split.test_size"),
-    ("generate.backend", "gpt", "generate.backend: got 'gpt'; allowed: rules"),
+    ("generate.backend", "gpt", "generate.backend: got 'gpt'; allowed: rules, openai, hybrid"),
+    ("generate.min_grounding", 1.5, "generate.min_grounding: got 1.5; allowed: 0 to 1"),
+    ("generate.llm.base_url", "localhost:8000", "generate.llm.base_url: got 'localhost:8000'"),
+    ("generate.llm.api_key_env", "sk-abc123 key", "generate.llm.api_key_env: got"),
+    ("generate.llm.prices", {"gpt-4o-mini": [0.1]}, "generate.llm.prices.gpt-4o-mini: got"),
     ("scrape.profile", "web", "scrape.profile: got 'web'; allowed: sample, live"),
     ("pattern.max_items", 1, "pattern.max_items"),
     ("train.epochs", 2.5, "train.epochs: expected a whole number"),
@@ -58,6 +62,17 @@ def test_unknown_key_lists_allowed_keys():
         parse_params(raw)
     with pytest.raises(ParamsError, match=r"learning_rate: unknown key"):
         parse_params({**RAW, "learning_rate": 1})
+
+
+def test_llm_backend_needs_a_price_for_its_model():
+    raw = with_change("generate.backend", "openai")
+    raw["generate"]["llm"]["model"] = "my-local-model"
+    with pytest.raises(ParamsError, match=r"generate.llm.prices: no price for model 'my-local-model'"):
+        parse_params(raw)
+    raw["generate"]["llm"]["prices"] = {"my-local-model": [0, 0]}
+    assert parse_params(raw).generate.llm.price() == (0.0, 0.0)
+    # The rules backend never calls the endpoint, so it needs no price.
+    assert parse_params(with_change("generate.llm.model", "unpriced")).generate.backend == "rules"
 
 
 def test_missing_key_is_named():

@@ -10,6 +10,9 @@ HTML page, REST API item, plugin_information reply, readme.txt or handbook Markd
 
 `wpqa crawl --sources FILE.yaml --out DIR [--max-pages N]` runs the scrape stage's
 spider on any sources file (see `scraping.crawl`).
+
+`wpqa curate [--dry-run]` runs the generate stage with params.yaml's `generate.backend`;
+`--dry-run` prints the LLM requests, tokens and cost a run would need, and sends nothing.
 """
 from __future__ import annotations
 
@@ -68,6 +71,55 @@ def check_file(path: str, bounds: PatternParams, out=sys.stdout) -> int:
     return 1 if failing else 0
 
 
+def curate_command(args: argparse.Namespace, out=sys.stdout) -> int:
+    """`wpqa curate [--dry-run]`: the generate stage, or its estimate before spending."""
+    try:
+        params = load_params(args.params)
+    except ParamsError as err:
+        print(f"wpqa curate: {err}", file=sys.stderr)
+        return 2
+    if not args.dry_run:
+        from curation.generate import main as generate_main
+
+        generate_main(["--params", args.params, "--sections", args.sections]
+                      + (["--cache", args.cache] if args.cache else []))
+        return 0
+    gen = params.generate
+    if gen.backend == "rules":
+        print("wpqa curate --dry-run: generate.backend is rules: no LLM requests, cost $0", file=out)
+        return 0
+    from curation.llm_curate import estimate_run
+    from wpqa.io import read_jsonl
+    from wpqa.llm import RequestCache
+    from wpqa.records import Section, from_row
+
+    try:
+        sections = [from_row(Section, row) for row in read_jsonl(args.sections)]
+    except (OSError, ValueError) as err:
+        print(f"wpqa curate: cannot read {args.sections}: {err}", file=sys.stderr)
+        return 2
+    cache = RequestCache(args.cache)
+    est = estimate_run(sections, gen, params.pattern, cache)
+    llm = gen.llm
+    cap = f"${llm.max_usd:.2f}" if llm.max_usd else "none"
+    print(f"wpqa curate --dry-run: backend {gen.backend}, model {llm.model} at {llm.base_url}\n"
+          f"  sections: {est['sections_in']} in, {est['sections_llm']} to the LLM "
+          f"({est['sections_rules']} by rules), {est['suspected_injection']} skipped as "
+          f"suspected_injection\n"
+          f"  requests: {est['generate_requests']} generate ({est['generate_cached']} already "
+          f"cached), up to {est['judge_requests']} judge, up to {est['paraphrase_requests']} "
+          f"paraphrase\n"
+          f"  tokens to send: ~{est['input_tokens']:,} input (estimated high, 3 characters a "
+          f"token), at most {est['output_tokens_max']:,} output\n"
+          f"  cost: between ${est['cost_usd_input_only']:.4f} (input only) and "
+          f"${est['cost_usd_max']:.4f} (every reply at its max_tokens); "
+          f"cap generate.llm.max_usd: {cap}", file=out)
+    if llm.max_usd and est["cost_usd_max"] > llm.max_usd:
+        print("  the cap may stop the run before every section is done; rows past it are "
+              "rejected as budget_exhausted (re-run with a higher cap to finish them)", file=out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["inspect"]:  # its own parser, so that `wpqa inspect --help` reaches it
@@ -85,7 +137,17 @@ def main(argv: list[str] | None = None) -> int:
                         "(HTML, REST item .json, readme.txt, Markdown); see `wpqa inspect --help`")
     commands.add_parser("crawl", help="crawl the sources of a sources YAML file with the scrape "
                         "stage's spider; see `wpqa crawl --help`")
+    curate = commands.add_parser("curate", help="run the generate stage with params.yaml's "
+                                 "generate.backend, or estimate its LLM tokens and cost first")
+    curate.add_argument("--params", default=DEFAULT_PARAMS)
+    curate.add_argument("--sections", default="data/interim/sections.jsonl")
+    curate.add_argument("--cache", default=None, help="LLM request cache "
+                        "(default .cache/llm/requests.sqlite, or $WPQA_LLM_CACHE)")
+    curate.add_argument("--dry-run", action="store_true",
+                        help="print the requests, tokens and cost a run would need; send nothing")
     args = parser.parse_args(argv)
+    if args.command == "curate":
+        return curate_command(args)
     if args.command == "check":
         try:
             bounds = pattern_bounds(args.params)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import types
 import typing
-from dataclasses import MISSING, dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +62,93 @@ class PatternParams:
 
 
 @dataclass(frozen=True)
+class LLMParams:
+    """An OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server) and its limits.
+
+    The API key is read from the environment variable named by `api_key_env`, never from
+    params; "" means the server needs no key.
+    """
+
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4o-mini"
+    api_key_env: str = "OPENAI_API_KEY"
+    structured_output: str = "json_schema"  # json_schema | json_object
+    temperature: float = 0.2
+    seed: int = 42
+    max_tokens: int = 700
+    concurrency: int = 8
+    requests_per_minute: int = 0  # 0: no limit
+    tokens_per_minute: int = 0  # 0: no limit
+    max_retries: int = 4
+    timeout_s: float = 120.0
+    max_usd: float = 2.0  # hard cap per run; 0: no cap
+    # USD per million tokens, [input, output], by model name; 0, 0 for a local server.
+    prices: dict = field(default_factory=lambda: {"gpt-4o-mini": (0.15, 0.60)})
+
+    def __post_init__(self, prefix: str = "generate.llm"):
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ParamsError(f"{prefix}.base_url: got {self.base_url!r}; allowed: an http(s) URL "
+                              "ending in /v1, e.g. http://localhost:8000/v1")
+        if not self.model.strip():
+            raise ParamsError(f"{prefix}.model: must name the model the server serves")
+        if self.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
+            raise ParamsError(f"{prefix}.api_key_env: got {self.api_key_env!r}; allowed: the NAME "
+                              "of an environment variable (e.g. OPENAI_API_KEY) or \"\", never "
+                              "the key itself")
+        _one_of(f"{prefix}.structured_output", self.structured_output, ("json_schema", "json_object"))
+        _fraction_or_two(f"{prefix}.temperature", self.temperature)
+        _at_least(f"{prefix}.max_tokens", self.max_tokens, 16)
+        _at_least(f"{prefix}.concurrency", self.concurrency, 1)
+        _at_least(f"{prefix}.requests_per_minute", self.requests_per_minute, 0)
+        _at_least(f"{prefix}.tokens_per_minute", self.tokens_per_minute, 0)
+        _at_least(f"{prefix}.max_retries", self.max_retries, 0)
+        _positive(f"{prefix}.timeout_s", self.timeout_s)
+        _at_least(f"{prefix}.max_usd", self.max_usd, 0.0)
+        if not isinstance(self.prices, dict):
+            raise ParamsError(f"{prefix}.prices: expected a mapping of model name to "
+                              "[input_usd_per_1M, output_usd_per_1M]")
+        prices = {}
+        for model, pair in self.prices.items():
+            try:
+                low, high = (float(v) for v in pair)
+                if low < 0 or high < 0:
+                    raise ValueError
+            except (TypeError, ValueError):
+                raise ParamsError(f"{prefix}.prices.{model}: got {pair!r}; allowed: "
+                                  "[input_usd_per_1M, output_usd_per_1M], numbers >= 0") from None
+            prices[str(model)] = (low, high)
+        object.__setattr__(self, "prices", prices)
+
+    def price(self, prefix: str = "generate.llm") -> tuple[float, float]:
+        """The model's [input, output] USD per million tokens; a clear error when unknown."""
+        if self.model not in self.prices:
+            raise ParamsError(f"{prefix}.prices: no price for model {self.model!r}; add "
+                              f"`{self.model}: [input_usd_per_1M, output_usd_per_1M]` "
+                              "(0, 0 for a local server)")
+        return self.prices[self.model]
+
+
+@dataclass(frozen=True)
 class GenerateParams:
-    backend: str
+    backend: str  # rules | openai | hybrid
+    min_grounding: float = 0.6  # share of an LLM answer's content words found in its section
+    paraphrases: int = 2  # question variants per item (LLM backends); 0: none
+    judge: bool = True  # an LLM judge scores every LLM-written item
+    judge_min_score: int = 4  # 1..5; items scored lower are rejected as judge_low
+    invalid_retries: int = 1  # re-asks after an invalid or off-pattern reply
+    llm: LLMParams = field(default_factory=LLMParams)
 
     def __post_init__(self):
-        _one_of("generate.backend", self.backend, ("rules",))
+        _one_of("generate.backend", self.backend, ("rules", "openai", "hybrid"))
+        if not 0 <= self.min_grounding <= 1:
+            raise ParamsError(f"generate.min_grounding: got {self.min_grounding}; allowed: 0 to 1")
+        _at_least("generate.paraphrases", self.paraphrases, 0)
+        if not 1 <= self.judge_min_score <= 5:
+            raise ParamsError(f"generate.judge_min_score: got {self.judge_min_score}; "
+                              "allowed: 1 to 5")
+        _at_least("generate.invalid_retries", self.invalid_retries, 0)
+        if self.backend != "rules":
+            self.llm.price()
 
 
 @dataclass(frozen=True)
@@ -298,7 +380,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     values = {}
     for name, f in known.items():
         if name not in raw:
-            if f.default is not MISSING:
+            if f.default is not MISSING or f.default_factory is not MISSING:
                 continue
             raise ParamsError(f"{prefix}{name}: missing; add it to params.yaml")
         values[name] = _convert(hints[name], raw[name], f"{prefix}{name}")
@@ -352,6 +434,11 @@ def _at_least(key: str, value: float, low: float) -> None:
 def _positive(key: str, value: float) -> None:
     if not value > 0:
         raise ParamsError(f"{key}: got {value}; allowed: a number > 0 (e.g. 2e-4)")
+
+
+def _fraction_or_two(key: str, value: float) -> None:
+    if not 0 <= value <= 2:
+        raise ParamsError(f"{key}: got {value}; allowed: 0 <= value <= 2")
 
 
 def _fraction(key: str, value: float) -> None:

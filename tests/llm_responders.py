@@ -1,0 +1,60 @@
+"""Scripted "models" for the loopback OpenAI server: they answer the generate, judge and
+paraphrase prompts the way a well-behaved LLM would, deterministically, from the section
+text the prompt carries. Tests wrap them to inject faults."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+
+def task_of(body: dict[str, Any]) -> str:
+    system = body["messages"][0]["content"]
+    if system.startswith("You write training data"):
+        return "generate"
+    if system.startswith("You review"):
+        return "judge"
+    if system.startswith("You rewrite"):
+        return "paraphrase"
+    return "chat"
+
+
+def between(text: str, start: str, end: str) -> str:
+    match = re.search(re.escape(start) + r"\n(.*?)\n" + re.escape(end), text, re.DOTALL)
+    return match.group(1) if match else ""
+
+
+def user_text(body: dict[str, Any]) -> str:
+    return body["messages"][1]["content"]
+
+
+def draft_from_section(section: str) -> dict[str, Any]:
+    """Steps from the section's list lines, else from its sentences; usable when >= 2."""
+    heading, _, rest = section.partition("\n\n")
+    items = [re.sub(r"^(\d+\.|-)\s+", "", line).strip() for line in rest.splitlines()
+             if re.match(r"^(\d+\.|-)\s+", line)]
+    if len(items) < 2:
+        items = [s.strip() for s in re.split(r"(?<=[.!?])\s+", rest.replace("\n", " "))
+                 if len(s.split()) >= 3 and not s.startswith("Note:")]
+    if len(items) < 2:
+        return {"usable": False, "question": "", "kind": "", "intro": "", "steps": []}
+    task = heading.strip().rstrip(".").lower()
+    return {"usable": True, "question": f"How do I {task}?", "kind": "steps",
+            "intro": f"To {task}, follow these steps:", "steps": items[:10]}
+
+
+def docs_model(body: dict[str, Any]) -> str:
+    task = task_of(body)
+    text = user_text(body)
+    if task == "generate":
+        return json.dumps(draft_from_section(between(text, "<<<SECTION", "SECTION>>>")))
+    if task == "judge":
+        return json.dumps({"score": 5, "reason": "Every step is in the section."})
+    if task == "paraphrase":
+        n = int(re.search(r"write (\d+) different", body["messages"][0]["content"]).group(1))
+        question = re.search(r"^Question: (.*)$", text, re.MULTILINE).group(1)
+        task_words = question.removeprefix("How do I ").rstrip("?")
+        variants = [f"What is the way to {task_words}?", f"{task_words} - how does that work?",
+                    f"Can you tell me how to {task_words}?", f"Steps to {task_words}?"]
+        return json.dumps({"questions": variants[:n]})
+    return "Hello."
