@@ -195,10 +195,12 @@ class EndpointError(RuntimeError):
 
 
 def endpoint_client(spec: ModelSpec):
-    from wpqa.llm import LLMClient, LLMConfig
+    """A `wpqa.llm` client for an endpoint model: the shared request cache, its budget."""
+    from wpqa.llm import LLMClient, LLMConfig, Price
 
     return LLMClient(LLMConfig(base_url=spec.base_url, model=spec.model,
-                               api_key_env=spec.api_key_env))
+                               api_key_env=spec.api_key_env, max_usd=spec.max_usd,
+                               price=Price(*spec.price)))
 
 
 # ------------------------------------------------------------------------ scoring

@@ -58,3 +58,19 @@ def docs_model(body: dict[str, Any]) -> str:
                     f"Can you tell me how to {task_words}?", f"Steps to {task_words}?"]
         return json.dumps({"questions": variants[:n]})
     return "Hello."
+
+
+def pattern_answerer(body: dict[str, Any]) -> str:
+    """A well-behaved model under evaluation: answers the eval prompt in the list pattern.
+
+    "How do I X?" gets steps to X; any other question the possible solutions.
+    """
+    prompt = body["messages"][-1]["content"]
+    question = re.search(r"^Question: (.*)$", prompt, re.MULTILINE).group(1).strip()
+    match = re.match(r"How do I (.*?)\??$", question)
+    if match:
+        task = match.group(1)
+        return (f"To {task}, follow these steps:\n1. Open the dashboard of your site.\n"
+                f"2. Find the screen where you {task}.\n3. Confirm the change when asked.")
+    return ("Here are the possible solutions to the problem:\n1. Clear your browser cache and "
+            "reload the page.\n2. Deactivate the plugin and activate it again.")

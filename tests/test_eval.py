@@ -3,16 +3,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+import yaml
 
 from curation.pattern import RULE_IDS, format_answer
 from eval import evaluate
+from tests.browser import find_chromium, rendered_dom, screenshot
+from tests.llm_responders import pattern_answerer
+from tests.openai_server import ScriptedOpenAI, ServerReply
 from tests.tiny_models import make_tiny_base, qa_rows, section_rows, write_params
 from train import base as base_stage
 from train import qlora
+from train.prompt import format_prompt
 from wpqa.io import read_jsonl, write_jsonl
-from wpqa.params import Decoding, load_params
+from wpqa.params import Decoding, load_params, parse_params
 from wpqa.records import Prediction, QAPair, from_row
 
 
@@ -171,11 +177,58 @@ def test_sampling_records_seeds_and_reproduces_from_them(tiny_lora):
     assert redo[0].text == samples[1][2].text
 
 
+@pytest.mark.integration
+def test_endpoint_model_answers_the_same_prompts_through_the_request_cache(
+        tiny_lora, bounds, tmp_path, monkeypatch):
+    monkeypatch.setenv("WPQA_LLM_CACHE", str(tmp_path / "llm.sqlite"))
+    model, tokenizer = tiny_lora
+    pairs = [from_row(QAPair, row) for row in qa_rows(3)]
+    with ScriptedOpenAI(responder=pattern_answerer) as server:
+        server.script(ServerReply(content="To cut short, follow these steps:\n1. One step",
+                                  finish_reason="length"))
+        raw = yaml.safe_load(Path(write_params(tmp_path / "p.yaml", eval={
+            "max_new_tokens": 12, "models": ["base", "tuned", {
+                "name": "large_ref", "model": "ref-7b", "base_url": server.base_url}]})).read_text())
+        params = parse_params(raw)
+        run = lambda: evaluate.evaluate(pairs, params.eval, bounds, seed=1, local_model=model,  # noqa: E731
+                                        tokenizer=tokenizer, progress=False)
+        predictions = run()
+        sent = server.chat_requests()
+        assert len(sent) == 3
+        for request in sent:
+            body = request.body
+            assert body["model"] == "ref-7b" and body["max_tokens"] == 12
+            assert body["temperature"] == 0.0 and "seed" not in body
+        prompts = sorted(r.body["messages"][-1]["content"] for r in sent)
+        assert prompts == sorted(format_prompt(p.question) for p in pairs)  # same prompt as local
+        again = run()
+        assert len(server.chat_requests()) == 3  # the re-run is answered by the cache
+    assert again == predictions
+    ref = [p for p in predictions if p.model == "large_ref"]
+    assert [p.id for p in ref] == [p.id for p in pairs]
+    assert sum(not p.stopped for p in ref) == 1  # the finish_reason "length" reply
+    assert sum(p.conforms for p in ref) == 2
+    assert {p.model for p in predictions} == {"base", "tuned", "large_ref"}
+
+
+def test_a_failing_endpoint_stops_the_stage_with_its_reason(bounds, tmp_path, monkeypatch):
+    monkeypatch.setenv("WPQA_LLM_CACHE", str(tmp_path / "llm.sqlite"))
+    pairs = [from_row(QAPair, row) for row in qa_rows(2)]
+    with ScriptedOpenAI(responder=lambda body: ServerReply.error(400, "model not found")) as server:
+        raw = yaml.safe_load(Path(write_params(tmp_path / "p.yaml", eval={"models": [{
+            "name": "gone", "model": "nope", "base_url": server.base_url}]})).read_text())
+        params = parse_params(raw)
+        with pytest.raises(evaluate.EndpointError, match="2 of 2 requests failed"):
+            evaluate.evaluate(pairs, params.eval, bounds, seed=1, progress=False)
+
+
 # -------------------------------------------------------------------- end to end
 
 @pytest.mark.integration
-def test_base_train_eval_end_to_end_writes_predictions_and_metrics(tmp_path):
-    """The three stage mains, as dvc runs them, on a tiny corpus and a dozen Q&A."""
+def test_base_train_eval_end_to_end_with_an_endpoint_model(tmp_path, monkeypatch):
+    """The three stage mains, as dvc runs them, on a tiny corpus and a dozen Q&A; the eval
+    stage judges base, tuned and a model behind the loopback OpenAI-compatible server."""
+    monkeypatch.setenv("WPQA_LLM_CACHE", str(tmp_path / "llm.sqlite"))
     sections, train, test = (tmp_path / name for name in
                              ("sections.jsonl", "train.jsonl", "test.jsonl"))
     write_jsonl(sections, section_rows())
@@ -183,42 +236,61 @@ def test_base_train_eval_end_to_end_writes_predictions_and_metrics(tmp_path):
     section_ids = [row["section_id"] for row in section_rows()]
     write_jsonl(test, [{**row, "section_id": section_ids[i]}
                        for i, row in enumerate(qa_rows(5, offset=20))])
-    params = str(write_params(tmp_path / "params.yaml", lr=1e-2, train={"epochs": 2},
-                              eval={"limit": 4, "max_new_tokens": 16}))
     base, adapter, metrics_dir, out = (str(tmp_path / name) for name in
                                        ("base", "adapter", "reports_train", "reports_eval"))
+    server = ScriptedOpenAI(responder=pattern_answerer).start()
+    try:
+        params = str(write_params(tmp_path / "params.yaml", lr=1e-2, train={"epochs": 2}, eval={
+            "limit": 4, "max_new_tokens": 16, "models": ["base", "tuned", {
+                "name": "large_ref", "model": "ref-7b", "base_url": server.base_url}]}))
+        assert base_stage.main(["--params", params, "--sections", str(sections),
+                                "--out", base]) == 0
+        assert qlora.main(["--params", params, "--train", str(train), "--base", base,
+                           "--out", adapter, "--metrics", metrics_dir]) == 0
+        train_metrics = json.loads((tmp_path / "reports_train" / "metrics.json").read_text())
+        assert train_metrics["lr"] == 0.01 and train_metrics["steps"] == 6
+        assert train_metrics["trainable_params"] < train_metrics["total_params"]
+        assert (tmp_path / "reports_train" / "plots" / "metrics" / "loss.tsv").is_file()
+        assert (tmp_path / "adapter" / "adapter_config.json").is_file()
 
-    assert base_stage.main(["--params", params, "--sections", str(sections), "--out", base]) == 0
-    assert qlora.main(["--params", params, "--train", str(train), "--base", base,
-                       "--out", adapter, "--metrics", metrics_dir]) == 0
-    train_metrics = json.loads((tmp_path / "reports_train" / "metrics.json").read_text())
-    assert train_metrics["lr"] == 0.01 and train_metrics["steps"] == 6
-    assert train_metrics["trainable_params"] < train_metrics["total_params"]
-    assert (tmp_path / "reports_train" / "plots" / "metrics" / "loss.tsv").is_file()
-    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
-
-    assert evaluate.main(["--params", params, "--test", str(test), "--sections", str(sections),
-                          "--base", base, "--adapter", adapter, "--out", out]) == 0
+        assert evaluate.main(["--params", params, "--test", str(test), "--sections",
+                              str(sections), "--base", base, "--adapter", adapter,
+                              "--out", out]) == 0
+        assert len(server.chat_requests()) == 4
+    finally:
+        server.stop()
     metrics = json.loads((tmp_path / "reports_eval" / "metrics.json").read_text())
     assert metrics["n_questions"] == 4
-    for model in ("base", "tuned"):
+    for model in ("base", "tuned", "large_ref"):
         assert 0.0 <= metrics[f"{model}_strict"] <= 1.0
         for name in ("strict", "rougeL", "grounding", "step_recall", "stopped"):
             assert (metrics[f"{model}_{name}_ci_low"] <= metrics[f"{model}_{name}"]
                     <= metrics[f"{model}_{name}_ci_high"])
         for rule in RULE_IDS:
             assert f"{model}_rule_{rule}" in metrics
-    assert "tuned_vs_base_strict_p" in metrics
+    assert metrics["large_ref_strict"] == 1.0  # the scripted model answers in the pattern
+    for pair in ("tuned_vs_base", "large_ref_vs_base", "large_ref_vs_tuned"):
+        assert f"{pair}_strict_p" in metrics and f"{pair}_rougeL_diff" in metrics
     plot = json.loads((tmp_path / "reports_eval" / "plots" / "rules.json").read_text())
-    assert len(plot) == 2 * len(RULE_IDS)
-    report = (tmp_path / "reports_eval" / "report.html").read_text()
-    assert "Content-Security-Policy" in report and "tuned vs base" in report
-    assert (tmp_path / "reports_eval" / "report.md").read_text().startswith("# wpqa evaluation")
+    assert len(plot) == 3 * len(RULE_IDS)
     predictions = read_jsonl(tmp_path / "reports_eval" / "predictions.jsonl")
-    assert len(predictions) == 8
+    assert len(predictions) == 12
     assert [(p["model"], p["id"]) for p in predictions] == sorted(
         (p["model"], p["id"]) for p in predictions)
     assert all(from_row(Prediction, p) for p in predictions)
+
+    report = tmp_path / "reports_eval" / "report.html"
+    page = report.read_text()
+    assert "Content-Security-Policy" in page
+    for pair in ("tuned vs base", "large_ref vs base", "large_ref vs tuned"):
+        assert pair in page
+    # its summary row, its rules column and its answer column for each of the 4 questions
+    assert page.count("<th>large_ref</th>") == 6
+    assert (tmp_path / "reports_eval" / "report.md").read_text().startswith("# wpqa evaluation")
+    if find_chromium():
+        dom = rendered_dom(report)
+        assert dom.count('class="question"') == 4 and "large_ref" in dom
+        screenshot(report, tmp_path / "eval-report.png")
 
 
 def test_eval_main_fails_cleanly_without_a_base(tmp_path, capsys):

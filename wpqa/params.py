@@ -241,8 +241,21 @@ class ModelSpec:
     model: str = ""
     base_url: str = ""
     api_key_env: str = ""
+    price: tuple[float, ...] = (0.0, 0.0)  # USD per 1M tokens [input, output]; 0, 0 when local
+    max_usd: float = 1.0  # hard cap on this model's spend per run (cache hits are free)
 
     def __post_init__(self):
+        if len(self.price) != 2 or min(self.price) < 0:
+            raise ParamsError(f"eval.models: {self.name!r} price: got {list(self.price)}; "
+                              "allowed: [input_usd_per_1M, output_usd_per_1M], numbers >= 0")
+        _at_least("eval.models max_usd", self.max_usd, 0.0)
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise ParamsError(f"eval.models: {self.name!r} base_url {self.base_url!r}; allowed: "
+                              "an http(s) URL ending in /v1, e.g. http://localhost:8000/v1")
+        if "api.openai.com" in self.base_url and not any(self.price):
+            raise ParamsError(f"eval.models: {self.name!r} calls the paid OpenAI API; set "
+                              "`price: [input_usd_per_1M, output_usd_per_1M]` so `max_usd` "
+                              "can cap the spend")
         if not _MODEL_NAME.match(self.name) or "_vs_" in self.name:
             raise ParamsError(f"eval.models: name {self.name!r}; allowed: a snake_case "
                               "identifier (a-z, 0-9, _; no '_vs_'), e.g. base, tuned, gpt4o_mini")
