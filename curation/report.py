@@ -183,9 +183,11 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int) -> tup
     blocks.append(Heading("Evaluation"))
     if evaluation:
         blocks.append(Para(
-            f"{evaluation.get('n_questions', 0)} test questions, greedy decoding, lr "
+            f"{evaluation.get('n_questions', 0)} test questions, lr "
             f"{train_metrics.get('lr', 'n/a')}. Strict conformance (all rules): base "
-            f"{evaluation.get('base_strict', 0):.2f}, tuned {evaluation.get('tuned_strict', 0):.2f}."))
+            f"{evaluation.get('base_strict', 0):.2f}, tuned {evaluation.get('tuned_strict', 0):.2f}. "
+            "Every model under test, the 95% intervals, the paired tests and the answers side by "
+            "side: reports/eval/report.html."))
         blocks.append(Table(["rule", "base", "tuned"], [
             [rule, f"{evaluation.get(f'base_rule_{rule}', 0):.2f}",
              f"{evaluation.get(f'tuned_rule_{rule}', 0):.2f}"] for rule in RULE_IDS]))

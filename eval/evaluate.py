@@ -29,7 +29,7 @@ import argparse
 import itertools
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -44,14 +44,15 @@ from train.prompt import encode_prompt, format_prompt
 from train.qlora import (TrainDataError, load_base_4bit, load_pairs, load_tokenizer,
                          quiet_peft_deprecation)
 from wpqa.io import read_jsonl, write_json, write_jsonl
-from wpqa.params import (Decoding, EvalParams, ModelSpec, ParamsError, PatternParams,
-                         load_params)
+from wpqa.params import (Decoding, EvalParams, JudgeParams, ModelSpec, ParamsError,
+                         PatternParams, load_params)
 from wpqa.records import Prediction, QAPair, to_row
 
 # Headline metrics: each gets a 95% interval per model and a paired test per model pair.
 # (name, higher is better)
 HEADLINE = (("strict", True), ("stopped", True), ("rougeL", True),
-            ("step_count_error", False), ("step_recall", True), ("grounding", True))
+            ("step_count_error", False), ("step_recall", True), ("grounding", True),
+            ("judge", True))
 SAMPLE_SEED_STRIDE = 1_000_003  # seed of sample s, batch starting at question i: seed + s*stride + i
 
 
@@ -203,6 +204,61 @@ def endpoint_client(spec: ModelSpec):
                                price=Price(*spec.price)))
 
 
+# -------------------------------------------------------------------------- judge
+
+JUDGE_PROMPTS = Path(__file__).resolve().parent / "prompts"
+
+
+def judge_requests(predictions: list[Prediction], prompt) -> list[Any]:
+    """One grading request per prediction, from the versioned judge prompt."""
+    from curation.llm_curate import JUDGE_SCHEMA
+    from wpqa.llm import ChatRequest
+
+    return [ChatRequest(messages=prompt.render(question=p.question, reference=p.reference,
+                                               answer=p.answer or "(empty answer)"),
+                        temperature=0.0, max_tokens=200, schema=JUDGE_SCHEMA,
+                        schema_name="judgement", prompt_version=prompt.version)
+            for p in predictions]
+
+
+def judge_predictions(predictions: list[Prediction], client, *, progress: bool = True,
+                      prompts_dir: Path = JUDGE_PROMPTS) -> tuple[list[Prediction], dict[str, int]]:
+    """Predictions with `scores["judge"]` (1-5) and the judge's reason added.
+
+    A reply that fails or does not parse leaves that answer without a judge score; the
+    counts say how many were judged and why the rest were not.
+    """
+    from curation.llm_curate import Invalid, load_prompt, parse_judge
+    from wpqa.llm import run_requests
+
+    prompt = load_prompt("judge", prompts_dir)
+    replies = run_requests(client, judge_requests(predictions, prompt), progress=progress,
+                           desc=f"judge ({prompt.version})")
+    judged: list[Prediction] = []
+    counts: dict[str, int] = {"judged": 0}
+    for prediction, reply in zip(predictions, replies, strict=True):
+        try:
+            if not reply.ok:
+                raise Invalid(reply.error, reply.detail)
+            score, reason = parse_judge(reply.text)
+        except Invalid as err:
+            counts[f"judge_{err.reason}"] = counts.get(f"judge_{err.reason}", 0) + 1
+            judged.append(prediction)
+            continue
+        counts["judged"] += 1
+        judged.append(replace(prediction, scores={**prediction.scores, "judge": float(score)},
+                              judge_reason=reason))
+    return judged, counts
+
+
+def judge_client(params: JudgeParams):
+    from wpqa.llm import LLMClient, LLMConfig, Price
+
+    return LLMClient(LLMConfig(base_url=params.base_url, model=params.model,
+                               api_key_env=params.api_key_env, max_usd=params.max_usd,
+                               price=Price(*params.price)))
+
+
 # ------------------------------------------------------------------------ scoring
 
 def section_text(section: dict[str, Any]) -> str:
@@ -345,6 +401,11 @@ def evaluate(pairs: list[QAPair], params: EvalParams, bounds: PatternParams, *, 
         for sample, answers in enumerate(by_sample):
             predictions += score_answers(pairs, answers, spec.name, bounds, sources=sources,
                                          step_match_f1=params.step_match_f1, sample=sample)
+    if params.judge.enabled:
+        client = clients.get("judge") or judge_client(params.judge)
+        predictions, counts = judge_predictions(predictions, client, progress=progress)
+        if progress:
+            print("eval: judge " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return sort_predictions(predictions)
 
 

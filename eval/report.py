@@ -26,6 +26,7 @@ METRIC_LABELS = {
     "step_count_error": "step-count error (lower is better)",
     "step_recall": "step recall",
     "grounding": "grounding",
+    "judge": "LLM judge (1-5)",
 }
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'none'"
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:75rem;margin:2rem auto;padding:0 1rem}"
@@ -138,7 +139,9 @@ def render_markdown(predictions, metrics, comparisons, models, decoding=None,
                 continue
             p = row[m]
             verdict = "conforms" if p.conforms else "fails " + ", ".join(p.failed_rules)
-            out += [f"**{m}** ({verdict}; ROUGE-L {p.scores.get('rougeL', 0):.2f}):", "",
+            judged = (f"; judge {p.scores['judge']:.0f}/5: {p.judge_reason}"
+                      if "judge" in p.scores else "")
+            out += [f"**{m}** ({verdict}; ROUGE-L {p.scores.get('rougeL', 0):.2f}{judged}):", "",
                     "```text", p.answer.replace("```", "'''"), "```", ""]
     return "\n".join(out)
 
@@ -208,8 +211,10 @@ def render_html(predictions, metrics, comparisons, models, decoding=None,
             verdict = ('<span class="ok">conforms</span>' if p.conforms else
                        f'<span class="fail">fails: {esc(", ".join(p.failed_rules))}</span>')
             limit = "" if p.stopped else "; hit the token limit"
+            if "judge" in p.scores:
+                limit += f"; judge {p.scores['judge']:.0f}/5: {p.judge_reason}"
             body.append(f"<td>{verdict} <span class=\"ci\">ROUGE-L "
-                        f"{p.scores.get('rougeL', 0):.2f}{limit}</span><pre>{esc(p.answer)}</pre></td>")
+                        f"{p.scores.get('rougeL', 0):.2f}{esc(limit)}</span><pre>{esc(p.answer)}</pre></td>")
         body.append("</tr></tbody></table></div>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'

@@ -74,3 +74,12 @@ def pattern_answerer(body: dict[str, Any]) -> str:
                 f"2. Find the screen where you {task}.\n3. Confirm the change when asked.")
     return ("Here are the possible solutions to the problem:\n1. Clear your browser cache and "
             "reload the page.\n2. Deactivate the plugin and activate it again.")
+
+
+def eval_judge(body: dict[str, Any]) -> str:
+    """The eval judge: 5 when the candidate is a numbered list, else 1; one reason each."""
+    text = body["messages"][-1]["content"]
+    candidate = between(text, "<<<CANDIDATE", "CANDIDATE>>>")
+    if re.search(r"^1\. ", candidate, re.MULTILINE):
+        return json.dumps({"score": 5, "reason": "Same steps as the reference."})
+    return json.dumps({"score": 1, "reason": "No steps <script>at all</script>."})

@@ -11,7 +11,7 @@ import yaml
 from curation.pattern import RULE_IDS, format_answer
 from eval import evaluate
 from tests.browser import find_chromium, rendered_dom, screenshot
-from tests.llm_responders import pattern_answerer
+from tests.llm_responders import eval_judge, pattern_answerer
 from tests.openai_server import ScriptedOpenAI, ServerReply
 from tests.tiny_models import make_tiny_base, qa_rows, section_rows, write_params
 from train import base as base_stage
@@ -220,6 +220,54 @@ def test_a_failing_endpoint_stops_the_stage_with_its_reason(bounds, tmp_path, mo
         params = parse_params(raw)
         with pytest.raises(evaluate.EndpointError, match="2 of 2 requests failed"):
             evaluate.evaluate(pairs, params.eval, bounds, seed=1, progress=False)
+
+
+def test_llm_judge_grades_answers_with_its_versioned_prompt(bounds, tmp_path, monkeypatch):
+    monkeypatch.setenv("WPQA_LLM_CACHE", str(tmp_path / "llm.sqlite"))
+    pairs = [from_row(QAPair, row) for row in qa_rows(3)]
+
+    def respond(body):
+        if body["messages"][0]["content"].startswith("You grade answers"):
+            return eval_judge(body)
+        return pattern_answerer(body)
+
+    with ScriptedOpenAI(responder=respond) as server:
+        raw = yaml.safe_load(Path(write_params(tmp_path / "p.yaml", eval={
+            "models": [{"name": "large_ref", "model": "ref-7b", "base_url": server.base_url}],
+        })).read_text())
+        raw["eval"]["judge"] = {"enabled": True, "model": "judge-70b",
+                                "base_url": server.base_url, "api_key_env": "",
+                                "price": [0, 0]}
+        params = parse_params(raw)
+        predictions = evaluate.evaluate(pairs, params.eval, bounds, seed=1, progress=False)
+        judge_bodies = [r.body for r in server.chat_requests() if r.body["model"] == "judge-70b"]
+    assert len(judge_bodies) == 3
+    for body in judge_bodies:
+        assert body["temperature"] == 0.0 and body["response_format"]["type"] == "json_schema"
+        assert "<<<REFERENCE" in body["messages"][1]["content"]
+    assert [p.scores["judge"] for p in predictions] == [5.0, 5.0, 5.0]
+    assert all(p.judge_reason == "Same steps as the reference." for p in predictions)
+    metrics, _ = evaluate.summarize(predictions, ["large_ref"], resamples=200)
+    assert (metrics["large_ref_judge"], metrics["large_ref_judge_ci_low"]) == (5.0, 5.0)
+
+
+def test_judge_counts_replies_it_cannot_use_and_the_report_escapes_reasons(bounds, tmp_path,
+                                                                            monkeypatch):
+    from eval import report
+    from wpqa.llm import LLMClient, LLMConfig
+
+    monkeypatch.setenv("WPQA_LLM_CACHE", str(tmp_path / "llm.sqlite"))
+    pairs = [from_row(QAPair, row) for row in qa_rows(3)]
+    predictions = evaluate.score_answers(pairs, [pairs[0].answer, pairs[1].answer, "prose"],
+                                         "tuned", bounds)
+    with ScriptedOpenAI(responder=eval_judge) as server:
+        server.script(ServerReply(content='{"score": 9, "reason": "too high"}'))
+        client = LLMClient(LLMConfig(base_url=server.base_url, model="judge", concurrency=1))
+        judged, counts = evaluate.judge_predictions(predictions, client, progress=False)
+    assert counts == {"judged": 2, "judge_schema_violation": 1}
+    assert [p.scores.get("judge") for p in judged] == [None, 5.0, 1.0]
+    page = report.render_html(judged, {}, [], ["tuned"])
+    assert "judge 1/5: No steps &lt;script&gt;at all" in page and "<script>" not in page
 
 
 # -------------------------------------------------------------------- end to end

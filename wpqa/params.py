@@ -278,6 +278,29 @@ class ModelSpec:
         return cls(name=text)
 
 
+@dataclass(frozen=True)
+class JudgeParams:
+    """The optional LLM judge: grades each answer against the reference, 1-5 with a reason."""
+
+    enabled: bool = False
+    model: str = "gpt-4o-mini"
+    base_url: str = "https://api.openai.com/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    price: tuple[float, ...] = (0.15, 0.60)  # USD per 1M tokens [input, output]
+    max_usd: float = 1.0
+
+    def __post_init__(self):
+        if len(self.price) != 2 or min(self.price) < 0:
+            raise ParamsError(f"eval.judge.price: got {list(self.price)}; allowed: "
+                              "[input_usd_per_1M, output_usd_per_1M], numbers >= 0")
+        _at_least("eval.judge.max_usd", self.max_usd, 0.0)
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ParamsError(f"eval.judge.base_url: got {self.base_url!r}; allowed: an http(s) "
+                              "URL ending in /v1")
+        if self.enabled and not self.model.strip():
+            raise ParamsError("eval.judge.model: must name the judge model")
+
+
 # name -> (temperature, top_p, top_k, max_new_tokens); temperature 0 = greedy.
 DECODING_PRESETS = {
     "greedy": (0.0, 1.0, 0, 200),
@@ -309,6 +332,7 @@ class EvalParams:
     limit: int
     step_match_f1: float
     bootstrap_resamples: int
+    judge: JudgeParams = field(default_factory=JudgeParams)
 
     def __post_init__(self):
         if not self.models:

@@ -97,6 +97,7 @@ class Prediction:
     scores: dict[str, float] = field(default_factory=dict)  # rougeL, step_recall, ...
     section_id: str = ""
     source_url: str = ""
+    judge_reason: str = ""  # the LLM judge's one-sentence reason (scores["judge"] holds 1-5)
 
 
 def to_row(record: Any) -> dict[str, Any]:
