@@ -409,12 +409,12 @@ def evaluate(pairs: list[QAPair], params: EvalParams, bounds: PatternParams, *, 
     return sort_predictions(predictions)
 
 
-def load_sources(path: str | Path | None, pairs: list[QAPair]) -> dict[str, str]:
-    """section_id -> section text for the test items' sections."""
+def load_sections(path: str | Path | None, pairs: list[QAPair]) -> dict[str, dict[str, Any]]:
+    """section_id -> section row, for the test items' sections."""
     if not path:
         return {}
     wanted = {pair.section_id for pair in pairs}
-    return {row["section_id"]: section_text(row) for row in read_jsonl(path)
+    return {row["section_id"]: row for row in read_jsonl(path)
             if row.get("section_id") in wanted}
 
 
@@ -434,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         pairs = sorted(load_pairs(args.test), key=lambda p: p.id)
         if params.eval.limit:
             pairs = pairs[:params.eval.limit]
-        sources = load_sources(args.sections, pairs)
+        sections = load_sections(args.sections, pairs)
+        sources = {sid: section_text(row) for sid, row in sections.items()}
         model = tokenizer = None
         if any(not spec.is_endpoint for spec in params.eval.models):
             ref = resolve_base(args.base)
@@ -448,9 +449,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"eval: {len(missing)} test items' sections are not in {args.sections} "
               f"(e.g. {missing[0]}); grounding is left out for them", file=sys.stderr)
     started = time.perf_counter()
+    from wpqa.llm import LLMConfigError
+
     try:
         predictions = evaluate(pairs, params.eval, params.pattern, seed=params.seed,
                                local_model=model, tokenizer=tokenizer, sources=sources)
+    except LLMConfigError as err:
+        print(f"eval: {err}", file=sys.stderr)
+        return 2
     except EndpointError as err:
         print(f"eval: {err}", file=sys.stderr)
         return 1
@@ -462,11 +468,6 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out / "metrics.json", metrics)
     write_json(out / "comparisons.json", comparisons)
     write_json(out / "plots" / "rules.json", rule_plot_rows(metrics, names))
-    sections = {}
-    if args.sections:
-        wanted = {pair.section_id for pair in pairs}
-        sections = {row["section_id"]: row for row in read_jsonl(args.sections)
-                    if row.get("section_id") in wanted}
     write_report(out, predictions, metrics, comparisons, names,
                  decoding=params.eval.resolved_decoding(), sections=sections)
     summary = ", ".join(f"{m} {metrics[f'{m}_strict']:.2f}" for m in names)

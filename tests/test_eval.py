@@ -349,3 +349,20 @@ def test_eval_main_fails_cleanly_without_a_base(tmp_path, capsys):
                           "--out", str(tmp_path / "out")])
     assert code == 2
     assert "run the base stage first" in capsys.readouterr().err
+
+
+def test_eval_main_names_a_missing_api_key_variable(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WPQA_LLM_CACHE", str(tmp_path / "llm.sqlite"))
+    monkeypatch.delenv("WPQA_EVAL_TEST_KEY", raising=False)
+    test = tmp_path / "test.jsonl"
+    write_jsonl(test, qa_rows(2))
+    with ScriptedOpenAI(responder=pattern_answerer) as server:
+        params = write_params(tmp_path / "p.yaml", eval={"models": [{
+            "name": "remote", "model": "m", "base_url": server.base_url,
+            "api_key_env": "WPQA_EVAL_TEST_KEY"}]})
+        code = evaluate.main(["--params", str(params), "--test", str(test),
+                              "--base", str(tmp_path / "none"), "--adapter", str(tmp_path / "a"),
+                              "--out", str(tmp_path / "out")])
+        assert server.chat_requests() == []
+    assert code == 2
+    assert "WPQA_EVAL_TEST_KEY is not set" in capsys.readouterr().err
