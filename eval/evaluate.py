@@ -341,8 +341,6 @@ def summarize(predictions: list[Prediction], models: Sequence[str] | None = None
     if len({tuple(v) for v in ids.values()}) > 1:
         raise ValueError("models answered different questions: "
                          + ", ".join(f"{m} {len(v)}" for m, v in ids.items()))
-    samples = {m: len([p for p in predictions if p.model == m]) // max(len(ids[m]), 1)
-               for m in names}
     metrics: dict[str, Any] = {"n_questions": len(ids[names[0]]) if names else 0}
     present = [name for name, _ in HEADLINE
                if all(per_question(predictions, m, name) for m in names)]
@@ -361,9 +359,8 @@ def summarize(predictions: list[Prediction], models: Sequence[str] | None = None
         for name in present:
             av, bv = per_question(predictions, a, name), per_question(predictions, b, name)
             common = sorted(set(av) & set(bv))
-            binary = name == "strict" and samples[a] == samples[b] == 1
             result = stats.compare([av[q] for q in common], [bv[q] for q in common],
-                                   resamples, seed, binary=binary)
+                                   resamples, seed)
             key = f"{a}_vs_{b}_{name}"
             metrics[f"{key}_diff"] = round(result.diff, 4)
             metrics[f"{key}_p"] = round(result.p_value, 4)
@@ -444,6 +441,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamsError, TrainDataError, BaseModelError) as err:
         print(f"eval: {err}", file=sys.stderr)
         return 2
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    decoding = params.eval.resolved_decoding()
+    if isinstance(limit, int) and decoding.max_new_tokens >= limit:
+        print(f"eval: note: up to {decoding.max_new_tokens} new tokens (decoding "
+              f"{decoding.preset}) reach past the base model's context of {limit} positions; "
+              "answers that long degrade (set eval.max_new_tokens to stay inside)", file=sys.stderr)
     missing = sorted({p.section_id for p in pairs} - set(sources)) if args.sections else []
     if missing:
         print(f"eval: {len(missing)} test items' sections are not in {args.sections} "

@@ -5,8 +5,9 @@ implementation the summarisation literature reports), the step-count error and t
 recall (the share of reference steps that some predicted step matches with a token F1
 at or above a threshold). Statistics work on per-question values, so every model is
 judged on the same questions: a percentile bootstrap interval for a mean, a paired
-bootstrap for the difference between two models, and the exact McNemar test when the
-per-question result is pass/fail (strict conformance with one sample per question).
+bootstrap interval for the difference between two models, and a paired test: the exact
+McNemar test when the per-question result is pass/fail (strict conformance with one
+sample per question), else a sign-flip permutation test.
 """
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ class PairedResult:
     low: float
     high: float
     p_value: float
-    test: str  # "mcnemar_exact" | "paired_bootstrap"
+    test: str  # "mcnemar_exact" | "paired_permutation"
 
 
 def _resampled_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
@@ -156,15 +157,43 @@ def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, float
     return only_a, only_b, min(1.0, 2 * tail)
 
 
-def compare(a: Sequence[float], b: Sequence[float], resamples: int, seed: int,
-            binary: bool) -> PairedResult:
+EXACT_PERMUTATION_MAX_N = 16  # up to 2^16 sign patterns are enumerated; beyond, sampled
+
+
+def paired_permutation(a: Sequence[float], b: Sequence[float], resamples: int,
+                       seed: int) -> float:
+    """Two-sided sign-flip permutation test of the mean per-question difference a - b.
+
+    Under the null the sign of each question's difference is a coin flip; the p-value is
+    the share of sign patterns whose mean is at least as far from zero as the observed.
+    Exact (every pattern) for up to 16 questions that differ, else `resamples` random
+    patterns with the observed one counted in. Unlike a bootstrap p-value it stays honest
+    on a handful of questions (4 questions all in one direction: p = 2/16).
+    """
+    diffs = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    diffs = diffs[diffs != 0]  # ties carry no sign information
+    if diffs.size == 0:
+        return 1.0
+    observed = abs(diffs.sum()) - 1e-9
+    if diffs.size <= EXACT_PERMUTATION_MAX_N:
+        patterns = np.array(np.meshgrid(*[[1.0, -1.0]] * diffs.size)).reshape(diffs.size, -1).T
+        return float(np.mean(np.abs(patterns @ diffs) >= observed))
+    rng = np.random.default_rng(seed)
+    signs = rng.choice([1.0, -1.0], size=(resamples, diffs.size))
+    extreme = int(np.sum(np.abs(signs @ diffs) >= observed))
+    return (extreme + 1) / (resamples + 1)
+
+
+def compare(a: Sequence[float], b: Sequence[float], resamples: int, seed: int) -> PairedResult:
     """Paired comparison of two models' per-question results.
 
-    The interval of the difference is always the paired bootstrap; the p-value is the
-    exact McNemar test when both are pass/fail per question, the bootstrap otherwise.
+    The interval of the difference is the paired bootstrap. The p-value is the exact
+    McNemar test when every per-question result is pass/fail (0 or 1), else the paired
+    sign-flip permutation test.
     """
-    interval, p_value = paired_bootstrap(a, b, resamples, seed)
-    if binary:
+    interval, _ = paired_bootstrap(a, b, resamples, seed)
+    if all(x in (0.0, 1.0) for x in [*a, *b]):
         _, _, p_value = mcnemar_exact([bool(x) for x in a], [bool(y) for y in b])
         return PairedResult(interval.mean, interval.low, interval.high, p_value, "mcnemar_exact")
-    return PairedResult(interval.mean, interval.low, interval.high, p_value, "paired_bootstrap")
+    p_value = paired_permutation(a, b, resamples, seed)
+    return PairedResult(interval.mean, interval.low, interval.high, p_value, "paired_permutation")

@@ -97,8 +97,7 @@ def decoding_text(decoding: Decoding | None, samples_note: str = "") -> str:
                 f"top-p {decoding.top_p}, top-k {decoding.top_k}, at most "
                 f"{decoding.max_new_tokens} new tokens, {decoding.samples} sample(s) per "
                 f"question with recorded seeds{samples_note}")
-    return (f"decoding preset {decoding.preset}: greedy, at most {decoding.max_new_tokens} "
-            "new tokens")
+    return f"greedy decoding, at most {decoding.max_new_tokens} new tokens"
 
 
 def render_markdown(predictions, metrics, comparisons, models, decoding=None,

@@ -98,7 +98,7 @@ def test_summarize_averages_samples_per_question_before_the_interval():
     metrics, comparisons = evaluate.summarize(rows, ["base", "tuned"], resamples=500)
     assert metrics["n_questions"] == 2 and metrics["tuned_strict"] == 0.25
     strict = next(c for c in comparisons if c["metric"] == "strict")
-    assert strict["test"] == "paired_bootstrap"  # per-question rates are not pass/fail
+    assert strict["test"] == "paired_permutation"  # per-question rates are not pass/fail
 
 
 def test_summarize_refuses_unequal_question_sets():

@@ -90,15 +90,28 @@ def test_paired_bootstrap_by_hand():
     assert same.mean == 0.0 and p_same == 1.0
 
 
-def test_compare_uses_mcnemar_for_pass_fail_and_the_bootstrap_otherwise():
+def test_paired_permutation_by_hand():
+    # differences [1, 2, 3]: the 8 sign patterns sum to +-6, +-4, +-2, 0, 0; |sum| >= 6
+    # for 2 of them -> p = 2/8
+    assert metrics.paired_permutation([1, 2, 3], [0, 0, 0], resamples=100, seed=0) == 0.25
+    # 4 questions all +0.3: 2 of 16 patterns as extreme -> 0.125 (a bootstrap would say ~0)
+    assert metrics.paired_permutation([0.5] * 4, [0.2] * 4, resamples=100, seed=0) == 0.125
+    # ties drop out: only the two non-zero differences (+1, -1) count -> every pattern as extreme
+    assert metrics.paired_permutation([1, 0, 0.5], [0, 1, 0.5], resamples=100, seed=0) == 1.0
+    assert metrics.paired_permutation([0.4, 0.4], [0.4, 0.4], resamples=100, seed=0) == 1.0
+    # many questions: sampled patterns, never exactly zero
+    p = metrics.paired_permutation([1.0] * 30, [0.0] * 30, resamples=999, seed=0)
+    assert p == pytest.approx(1 / 1000)
+
+
+def test_compare_uses_mcnemar_for_pass_fail_and_the_permutation_test_otherwise():
     a, b = [1, 1, 1, 1, 1, 0], [0, 0, 0, 0, 0, 0]
-    binary = metrics.compare(a, b, resamples=1000, seed=0, binary=True)
+    binary = metrics.compare(a, b, resamples=1000, seed=0)
     assert binary.test == "mcnemar_exact" and binary.p_value == pytest.approx(0.0625)
     assert binary.diff == pytest.approx(5 / 6)
-    scores = metrics.compare([0.9, 0.8, 0.7], [0.1, 0.2, 0.3], resamples=1000, seed=0,
-                             binary=False)
-    assert scores.test == "paired_bootstrap" and scores.low > 0
-    assert math.isclose(scores.diff, 0.6)
+    scores = metrics.compare([0.9, 0.8, 0.7], [0.1, 0.2, 0.3], resamples=1000, seed=0)
+    assert scores.test == "paired_permutation" and scores.p_value == 0.25
+    assert scores.low > 0 and math.isclose(scores.diff, 0.6)
 
 
 def test_paired_bootstrap_refuses_unpaired_results():

@@ -144,3 +144,10 @@ def test_micro_repro_then_nothing_then_lr_experiments(tmp_path, endpoint):
                          capture_output=True, text=True, check=True, timeout=300).stdout
     header = csv.splitlines()[0].split(",")
     assert {"tuned_strict", "base_strict", "tuned_rougeL", "large_ref_strict"} <= set(header)
+    plots = json.loads(subprocess.run(["dvc", "plots", "show", "--json"], cwd=repo, env=env,
+                                      capture_output=True, text=True, check=True,
+                                      timeout=300).stdout)["data"]
+    bars = plots["reports/eval/plots/rules.json"][0]["content"]
+    assert bars["mark"]["type"] == "bar"
+    rows = bars["data"]["values"]
+    assert {"intro (tuned)", "kind (large_ref)"} <= {row["rule"] for row in rows}
