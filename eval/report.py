@@ -124,6 +124,9 @@ def render_markdown(predictions, metrics, comparisons, models, decoding=None,
         out.append(f"| {rule} | " + " | ".join(
             f"{metrics.get(f'{m}_rule_{rule}', 0):.2f}" for m in models) + " |")
     out += ["", "## Questions, worst first", ""]
+    if decoding is not None and decoding.samples > 1:
+        out += [f"Each model's first of {decoding.samples} samples is shown; predictions.jsonl "
+                "holds every sample with its seed.", ""]
     table = _by_question(predictions)
     for qid in worst_first(predictions, models):
         row = table[qid]
@@ -192,6 +195,9 @@ def render_html(predictions, metrics, comparisons, models, decoding=None,
     body.append("</tbody></table>")
 
     body.append('<h2 id="questions">Questions, worst first</h2>')
+    if decoding is not None and decoding.samples > 1:
+        body.append(f"<p>Each model's first of {decoding.samples} samples is shown; "
+                    "predictions.jsonl holds every sample with its seed.</p>")
     table = _by_question(predictions)
     for qid in worst_first(predictions, models):
         row = table[qid]

@@ -178,6 +178,24 @@ def test_sampling_records_seeds_and_reproduces_from_them(tiny_lora):
 
 
 @pytest.mark.integration
+def test_thesis_preset_gives_k_seeded_samples_per_question_and_model(tiny_lora, bounds, tmp_path):
+    model, tokenizer = tiny_lora
+    pairs = [from_row(QAPair, row) for row in qa_rows(3)]
+    params = load_params(write_params(tmp_path / "p.yaml", eval={
+        "decoding": "thesis", "samples": 2, "max_new_tokens": 8, "batch_size": 2}))
+    predictions = evaluate.evaluate(pairs, params.eval, bounds, seed=11, local_model=model,
+                                    tokenizer=tokenizer, progress=False)
+    assert len(predictions) == 2 * 3 * 2
+    assert {(p.model, p.id, p.sample) for p in predictions} == {
+        (m, pair.id, s) for m in ("base", "tuned") for pair in pairs for s in (0, 1)}
+    assert all(p.seed is not None for p in predictions)
+    assert {p.seed for p in predictions if p.sample == 1} == {
+        11 + evaluate.SAMPLE_SEED_STRIDE, 13 + evaluate.SAMPLE_SEED_STRIDE}
+    metrics, _ = evaluate.summarize(predictions, ["base", "tuned"], resamples=200)
+    assert metrics["n_questions"] == 3
+
+
+@pytest.mark.integration
 def test_endpoint_model_answers_the_same_prompts_through_the_request_cache(
         tiny_lora, bounds, tmp_path, monkeypatch):
     monkeypatch.setenv("WPQA_LLM_CACHE", str(tmp_path / "llm.sqlite"))
