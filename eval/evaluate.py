@@ -49,10 +49,9 @@ from wpqa.params import (Decoding, EvalParams, JudgeParams, ModelSpec, ParamsErr
 from wpqa.records import Prediction, QAPair, to_row
 
 # Headline metrics: each gets a 95% interval per model and a paired test per model pair.
-# (name, higher is better)
-HEADLINE = (("strict", True), ("stopped", True), ("rougeL", True),
-            ("step_count_error", False), ("step_recall", True), ("grounding", True),
-            ("judge", True))
+# All are higher-is-better except step_count_error.
+HEADLINE = ("strict", "stopped", "rougeL", "step_count_error", "step_recall", "grounding",
+            "judge")
 SAMPLE_SEED_STRIDE = 1_000_003  # seed of sample s, batch starting at question i: seed + s*stride + i
 
 
@@ -342,7 +341,7 @@ def summarize(predictions: list[Prediction], models: Sequence[str] | None = None
         raise ValueError("models answered different questions: "
                          + ", ".join(f"{m} {len(v)}" for m, v in ids.items()))
     metrics: dict[str, Any] = {"n_questions": len(ids[names[0]]) if names else 0}
-    present = [name for name, _ in HEADLINE
+    present = [name for name in HEADLINE
                if all(per_question(predictions, m, name) for m in names)]
     for m in names:
         for name in present:
@@ -355,7 +354,7 @@ def summarize(predictions: list[Prediction], models: Sequence[str] | None = None
             values = list(per_question(predictions, m, f"rule_{rule}").values())
             metrics[f"{m}_rule_{rule}"] = round(sum(values) / max(len(values), 1), 4)
     comparisons = []
-    for (i, b), (j, a) in itertools.combinations(enumerate(names), 2):
+    for b, a in itertools.combinations(names, 2):
         for name in present:
             av, bv = per_question(predictions, a, name), per_question(predictions, b, name)
             common = sorted(set(av) & set(bv))
