@@ -10,6 +10,7 @@ when they are http(s), and a Content-Security-Policy forbids any script.
 from __future__ import annotations
 
 import html
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,6 +29,7 @@ METRIC_LABELS = {
     "grounding": "grounding",
     "judge": "LLM judge (1-5)",
 }
+FENCE = "`" * 3
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'none'"
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:75rem;margin:2rem auto;padding:0 1rem}"
          "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;"
@@ -40,6 +42,17 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:75rem;margin:2rem auto
 
 def metric_names(metrics: dict[str, Any], models: Sequence[str]) -> list[str]:
     return [name for name in METRIC_LABELS if models and f"{models[0]}_{name}" in metrics]
+
+
+def md_text(text: str) -> str:
+    """Untrusted text for Markdown prose: no raw HTML, no link or emphasis syntax, one line."""
+    text = html.escape(" ".join(text.split()), quote=False)
+    return re.sub(r"([\\`*_\[\]|])", r"\\\1", text)
+
+
+def md_block(text: str) -> str:
+    """Untrusted text for a fenced block: it cannot close the fence."""
+    return text.replace(FENCE, "'" * 3)
 
 
 def safe_href(url: str) -> str | None:
@@ -132,19 +145,21 @@ def render_markdown(predictions, metrics, comparisons, models, decoding=None,
         row = table[qid]
         first = next(iter(row.values()))
         link = safe_href(first.source_url)
-        where = " > ".join(sections.get(first.section_id, {}).get("heading_path", [])) or "source"
-        source = f"[{where}]({link})" if link else where
-        out += [f"### {qid}: {first.question}", "", f"{first.kind}; {source}", "",
-                "Reference:", "", "```text", first.reference, "```", ""]
+        where = md_text(" > ".join(sections.get(first.section_id, {}).get("heading_path", []))
+                        or "source")
+        source = f"[{where}](<{link}>)" if link and not re.search(r"[\s<>]", link) else where
+        out += [f"### {md_text(qid)}: {md_text(first.question)}", "",
+                f"{md_text(first.kind)}; {source}", "",
+                "Reference:", "", "```text", md_block(first.reference), "```", ""]
         for m in models:
             if m not in row:
                 continue
             p = row[m]
             verdict = "conforms" if p.conforms else "fails " + ", ".join(p.failed_rules)
-            judged = (f"; judge {p.scores['judge']:.0f}/5: {p.judge_reason}"
+            judged = (f"; judge {p.scores['judge']:.0f}/5: {md_text(p.judge_reason)}"
                       if "judge" in p.scores else "")
             out += [f"**{m}** ({verdict}; ROUGE-L {p.scores.get('rougeL', 0):.2f}{judged}):", "",
-                    "```text", p.answer.replace("```", "'''"), "```", ""]
+                    "```text", md_block(p.answer), "```", ""]
     return "\n".join(out)
 
 

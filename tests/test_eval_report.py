@@ -42,8 +42,9 @@ def test_markdown_report_has_every_part_worst_first(bounds):
     order = [line.split(":")[0][4:] for line in md.splitlines() if line.startswith("### ")]
     # qa0002: both models fail; qa0000 and qa0001: base fails, tuned conforms
     assert order[0] == "qa0002" and set(order) == {"qa0000", "qa0001", "qa0002"}
-    assert "[Doc > Install <b>it</b>](http://127.0.0.1/doc/)" in md
-    assert "(javascript:" not in md
+    assert "[Doc &gt; Install &lt;b&gt;it&lt;/b&gt;](<http://127.0.0.1/doc/>)" in md
+    assert "(javascript:" not in md and "<img" not in md
+    assert "&lt;img src=x onerror=" in md
 
 
 def test_html_report_escapes_model_and_scraped_text(bounds, tmp_path):
@@ -83,3 +84,10 @@ def test_verdict_states_the_difference_with_its_uncertainty():
         "p = 0.0001, 30 questions)."]
     assert "no significant difference between tuned and base" in report.verdicts([unsure])[0]
     assert report.verdicts([{**significant, "metric": "rougeL"}]) == []
+
+
+def test_markdown_keeps_untrusted_text_inside_its_place():
+    fence = "`" * 3
+    assert report.md_block(f"a\n{fence}\n# not a heading") == "a\n'''\n# not a heading"
+    assert report.md_text("[click](javascript:x) <b>*bold*</b>\nnext") == (
+        r"\[click\](javascript:x) &lt;b&gt;\*bold\*&lt;/b&gt; next")
