@@ -65,6 +65,8 @@ class QAPair:
     heading_path: list[str]
     content_hash: str
     generator: str
+    prompt_version: str = ""  # versioned prompt file used (LLM backend); "" for rules
+    origin_id: str = ""  # id of the item this one paraphrases; "" for originals
 
 
 @dataclass(frozen=True)
