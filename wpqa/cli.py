@@ -10,6 +10,12 @@ HTML page, REST API item, plugin_information reply, readme.txt or handbook Markd
 
 `wpqa crawl --sources FILE.yaml --out DIR [--max-pages N]` runs the scrape stage's
 spider on any sources file (see `scraping.crawl`).
+
+`wpqa review export|import` writes a review sheet and merges a filled one into
+`data/review/decisions.jsonl` (see `curation.review`); `wpqa diff REV_A REV_B` lists the
+items that changed between two versions of the splits (see `curation.versions`);
+`wpqa publish --repo-id ORG/NAME [--dry-run]` pushes `data/hf/` to the Hub
+(see `curation.publish`).
 """
 from __future__ import annotations
 
@@ -76,6 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["crawl"]:  # the same: `wpqa crawl --help` is scraping.crawl's
         from scraping.crawl import crawl_command
         return crawl_command(argv[1:])
+    if argv[:1] == ["review"]:
+        from curation.review import review_command
+        return review_command(argv[1:])
+    if argv[:1] == ["diff"]:
+        from curation.versions import diff_command
+        return diff_command(argv[1:])
+    if argv[:1] == ["publish"]:
+        from curation.publish import publish_command
+        return publish_command(argv[1:])
     parser = argparse.ArgumentParser(prog="wpqa", description="wpqa: WordPress docs to list-format Q&A")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="check Q&A rows against the list-format pattern")
@@ -85,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
                         "(HTML, REST item .json, readme.txt, Markdown); see `wpqa inspect --help`")
     commands.add_parser("crawl", help="crawl the sources of a sources YAML file with the scrape "
                         "stage's spider; see `wpqa crawl --help`")
+    commands.add_parser("review", help="export a review sheet or import a filled one; see "
+                        "`wpqa review --help`")
+    commands.add_parser("diff", help="items added, removed, changed and moved between two "
+                        "revisions of the splits; see `wpqa diff --help`")
+    commands.add_parser("publish", help="push data/hf to a Hugging Face dataset repo; see "
+                        "`wpqa publish --help`")
     args = parser.parse_args(argv)
     if args.command == "check":
         try:
