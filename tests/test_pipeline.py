@@ -36,7 +36,7 @@ def copy_project(dest: Path) -> None:
     tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
                              cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for rel in tracked:
-        if rel.split("/")[0] in IGNORED:
+        if rel.split("/")[0] in IGNORED and not rel.startswith("data/review/"):
             continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -174,9 +174,11 @@ class EvalParams:
 @dataclass(frozen=True)
 class ReportParams:
     sample_items: int
+    diff_items: int  # items listed in the version diff (the counts cover all)
 
     def __post_init__(self):
         _at_least("report.sample_items", self.sample_items, 0)
+        _at_least("report.diff_items", self.diff_items, 0)
 
 
 @dataclass(frozen=True)
