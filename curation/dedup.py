@@ -19,29 +19,38 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import unicodedata
 from collections import defaultdict
+from itertools import chain
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHash
 
 from wpqa.records import QAPair
 
 # A number keeps its dots and commas ("6.4.1", "1,000"); a word keeps an inner apostrophe.
 LIST_MARK = re.compile(r"(?m)^[ \t]*\d+[.)][ \t]+")
 TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:'[^\W\d_]+)*")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 HASH_SEED = 1  # datasketch's permutation seed: fixed, so signatures are reproducible
 
 
 def tokens(text: str) -> list[str]:
     """Lower-case word and number tokens; punctuation and markup spacing dropped."""
-    return TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+    # Interned: 100,000 items hold ~7M tokens but a small vocabulary; one object per word.
+    return list(map(sys.intern, TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())))
 
 
 def numbers(toks: Iterable[str]) -> frozenset[str]:
     return frozenset(t for t in toks if t[0].isdigit())
+
+
+def text_numbers(text: str) -> frozenset[str]:
+    """The number tokens of `text`, as `numbers(tokens(text))` gives them, in one regex pass."""
+    return frozenset(NUMBER.findall(unicodedata.normalize("NFKC", text)))
 
 
 def answer_text(answer: str) -> str:
@@ -67,17 +76,11 @@ def exact_key(qa: QAPair) -> str:
 
 def _token_ids(token_lists: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
     """All tokens as random 64-bit ids in one array, and where each item starts."""
-    vocab: dict[str, int] = {}
-    flat: list[int] = []
-    starts = [0]
-    for toks in token_lists:
-        for t in toks:
-            v = vocab.get(t)
-            if v is None:
-                v = vocab[t] = _text_hash(t)
-            flat.append(v)
-        starts.append(len(flat))
-    return np.array(flat, dtype=np.uint64), np.array(starts, dtype=np.int64)
+    flat = list(chain.from_iterable(token_lists))
+    vocab = {t: _text_hash(t) for t in set(flat)}
+    ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.uint64, count=len(flat))
+    starts = np.concatenate([[0], np.cumsum([len(t) for t in token_lists], dtype=np.int64)])
+    return ids, starts.astype(np.int64)
 
 
 def _text_hash(text: str) -> int:
@@ -99,7 +102,7 @@ def window_hashes(token_lists: Sequence[Sequence[str]], size: int) -> tuple[np.n
     with np.errstate(over="ignore"):
         for k in range(size):
             shifted = np.zeros(n, dtype=np.uint64)
-            shifted[:n - k] = ids[k:]
+            shifted[:max(n - k, 0)] = ids[k:]
             hashes = hashes * power + shifted
     # A window is whole when it ends inside its own item.
     valid = np.arange(n) + size <= starts[owner_of_token + 1]
@@ -141,19 +144,49 @@ class NearParams:
     ngram_words: int  # a shared run this long counts as a leak (and joins split groups)
 
 
-def signatures(sets: Sequence[np.ndarray], num_perm: int) -> list[MinHash]:
-    """datasketch MinHashes of 64-bit shingle hashes (scheme affine64, fixed seed)."""
-    proto = MinHash(num_perm=num_perm, seed=HASH_SEED, hashfunc=_identity, scheme="affine64")
-    out = []
-    for values in sets:
-        m = proto.copy()
-        m.update_batch(values)
-        out.append(m)
+_FMIX = (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer, as datasketch's affine64 scheme pre-mixes inputs."""
+    shift, m1, m2 = _FMIX
+    h = h ^ (h >> shift)
+    h = h * m1
+    h = h ^ (h >> shift)
+    h = h * m2
+    return h ^ (h >> shift)
+
+
+def signature_matrix(sets: Sequence[np.ndarray], num_perm: int, chunk_shingles: int = 40_000
+                     ) -> np.ndarray:
+    """MinHash signatures (items x num_perm), computed for all items at once.
+
+    The values are those of datasketch's `MinHash(num_perm, seed=HASH_SEED,
+    scheme="affine64")` fed the same 64-bit hashes (a test checks this): its permutations,
+    its pre-mix, its affine step. Per-item `MinHash` objects cost ~0.15 ms each in Python,
+    which is most of a 100,000-item run; one vectorised pass costs a few seconds.
+    """
+    a, b = MinHash(num_perm=num_perm, seed=HASH_SEED, scheme="affine64").permutations
+    n = len(sets)
+    out = np.full((n, num_perm), EMPTY, dtype=np.uint64)
+    lengths = np.array([len(s) for s in sets], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    flat = _fmix64(np.concatenate(list(sets)).astype(np.uint64)) if n and starts[-1] else np.zeros(0, np.uint64)
+    first = 0
+    with np.errstate(over="ignore"):
+        while first < n:
+            last = int(np.searchsorted(starts, starts[first] + chunk_shingles, side="right")) - 1
+            last = min(max(last, first + 1), n)
+            s0, s1 = starts[first], starts[last]
+            if s1 > s0:
+                permuted = np.multiply.outer(a, flat[s0:s1])  # perms x shingles: rows contiguous
+                permuted += b[:, None]
+                nonempty = np.flatnonzero(lengths[first:last])
+                out[first + nonempty] = np.minimum.reduceat(
+                    permuted, starts[first:last][nonempty] - s0, axis=1).T
+            first = last
     return out
-
-
-def _identity(value):
-    return value
 
 
 def lsh_bands(threshold: float, num_perm: int, recall: float = 0.99) -> tuple[int, int]:
@@ -167,33 +200,101 @@ def lsh_bands(threshold: float, num_perm: int, recall: float = 0.99) -> tuple[in
     return num_perm, 1
 
 
-def _lsh(sigs: Sequence[MinHash], params: NearParams) -> MinHashLSH:
-    lsh = MinHashLSH(num_perm=params.num_perm, params=lsh_bands(params.threshold, params.num_perm))
-    with lsh.insertion_session() as session:
-        for i, sig in enumerate(sigs):
-            session.insert(i, sig, check_duplication=False)
-    return lsh
+def candidate_pairs(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """LSH banding: (i, j) with i < j for items that agree on all rows of some band.
 
-
-def similar_pairs(sets: Sequence[np.ndarray], params: NearParams, progress: bool = False
-                  ) -> list[tuple[int, int, float]]:
-    """(i, j, jaccard) with i < j for every pair at or above the threshold.
-
-    LSH proposes candidates in about linear time; each is confirmed on the exact shingle
-    sets, so a false positive of the sketch never drops an item.
+    The same candidates as datasketch's `MinHashLSH(params=(bands, rows))` (a test checks
+    this), found by sorting each band's keys instead of one dict insert per item and band.
     """
-    from tqdm import tqdm
+    n = len(sig)
+    found = [np.zeros(0, dtype=np.int64)]
+    for band in range(bands):
+        keys = np.ascontiguousarray(sig[:, band * rows:(band + 1) * rows]).view(
+            np.dtype((np.void, 8 * rows))).ravel()
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        same = ordered[1:] == ordered[:-1]
+        # A bucket of k items gives every pair: item p with p+1, p+2 … while keys stay equal.
+        run = same.copy()
+        step = 1
+        while run.any():
+            left = np.flatnonzero(run)
+            i, j = order[left], order[left + step]
+            found.append(np.minimum(i, j) * n + np.maximum(i, j))
+            step += 1
+            run = run[:-1] & same[step - 1:] if len(run) > 1 else run[:0]
+    codes = np.unique(np.concatenate(found))
+    return np.stack([codes // n, codes % n], axis=1) if n else np.zeros((0, 2), dtype=np.int64)
 
-    sigs = signatures(sets, params.num_perm)
-    lsh = _lsh(sigs, params)
-    pairs = []
-    for i, sig in enumerate(tqdm(sigs, desc="near duplicates", unit="item", disable=not progress)):
-        for j in lsh.query(sig):
-            if j > i:
-                score = jaccard(sets[i], sets[j])
-                if score >= params.threshold:
-                    pairs.append((i, j, score))
-    return sorted(pairs)
+
+def confirmed_pairs(candidates: np.ndarray, sig: np.ndarray, sets: Sequence[np.ndarray],
+                    threshold: float) -> list[tuple[int, int, float]]:
+    """Candidates whose exact shingle Jaccard reaches the threshold. A signature estimate far
+    below it (over 4 standard errors) rules a candidate out before the exact check."""
+    if not len(candidates):
+        return []
+    margin = 4 * np.sqrt(threshold * (1 - threshold) / sig.shape[1]) + 1e-9
+    keep = []
+    for start in range(0, len(candidates), 100_000):
+        part = candidates[start:start + 100_000]
+        estimate = (sig[part[:, 0]] == sig[part[:, 1]]).mean(axis=1)
+        keep.append(part[estimate >= threshold - margin])
+    out = []
+    for i, j in np.concatenate(keep).tolist():
+        score = jaccard(sets[i], sets[j])
+        if score >= threshold:
+            out.append((i, j, score))
+    return out
+
+
+def similar_pairs(sets: Sequence[np.ndarray], params: NearParams, sig: np.ndarray | None = None
+                  ) -> list[tuple[int, int, float]]:
+    """(i, j, jaccard) with i < j for every pair at or above the threshold: MinHash LSH
+    proposes candidates in about linear time, each confirmed on the exact shingle sets, so a
+    false positive of the sketch never drops an item."""
+    sig = signature_matrix(sets, params.num_perm) if sig is None else sig
+    candidates = candidate_pairs(sig, *lsh_bands(params.threshold, params.num_perm))
+    return sorted(confirmed_pairs(candidates, sig, sets, params.threshold))
+
+
+class Fingerprints:
+    """What dedup, the split groups and the leak check need of each item, computed once
+    per run and looked up by id: the exact-duplicate key, the numbers, the shingle set and
+    MinHash signature (question + answer), and the hashes of every `ngram_words` run of
+    the answer body. Tokens are not kept: 100,000 items' tokens would take ~0.5 GB."""
+
+    def __init__(self, items: Sequence[QAPair], params: NearParams):
+        self.index = {qa.id: k for k, qa in enumerate(items)}
+        self.keys: list[str] = []
+        self.numbers: list[frozenset[str]] = []
+        whole: list[list[str]] = []
+        bodies: list[list[str]] = []
+        for qa in items:
+            question = tokens(qa.question)
+            intro, _, rest = qa.answer.partition("\n")
+            intro_toks, body = tokens(intro), tokens(answer_text(rest))
+            whole.append(question + intro_toks + body)
+            bodies.append(body)
+            self.keys.append(" ".join(question) + "\x1f" + " ".join(intro_toks + body))
+            self.numbers.append(text_numbers(qa.question + "\n" + answer_text(qa.answer)))
+        self.sets = shingle_sets(whole, params.shingle_words)
+        del whole
+        self.sig = signature_matrix(self.sets, params.num_perm)
+        hashes, owners = window_hashes(bodies, params.ngram_words)
+        long_enough = np.array([len(b) >= params.ngram_words for b in bodies] or [False])
+        keep = long_enough[owners] if len(owners) else np.zeros(0, dtype=bool)
+        self.run_hashes, self.run_owners = hashes[keep], owners[keep]
+
+    def rows(self, items: Sequence[QAPair]) -> list[int]:
+        return [self.index[qa.id] for qa in items]
+
+    def runs(self, items: Sequence[QAPair]) -> tuple[np.ndarray, np.ndarray]:
+        """(hashes, owners) of the long runs of `items`; owners index into `items`."""
+        position = np.full(len(self.index), -1, dtype=np.int64)
+        position[self.rows(items)] = np.arange(len(items))
+        mapped = position[self.run_owners]
+        chosen = mapped >= 0
+        return self.run_hashes[chosen], mapped[chosen]
 
 
 @dataclass(frozen=True)
@@ -223,23 +324,24 @@ class DedupResult:
     kept_pairs: list[tuple[str, str, float]]
 
 
-def dedup(items: Iterable[QAPair], params: NearParams, progress: bool = False) -> DedupResult:
+def dedup(items: Iterable[QAPair], params: NearParams, fp: Fingerprints | None = None) -> DedupResult:
     """Drop exact and near duplicates, keeping the smallest id of each; see module doc."""
     ordered = sorted(items, key=lambda q: q.id)
+    fp = fp or Fingerprints(ordered, params)
     first_by_key: dict[str, str] = {}
     dropped: list[Dropped] = []
     unique: list[QAPair] = []
     for qa in ordered:
-        key = exact_key(qa)
+        key = fp.keys[fp.index[qa.id]]
         if key in first_by_key:
             dropped.append(Dropped(qa, "exact_duplicate", first_by_key[key], 1.0))
         else:
             first_by_key[key] = qa.id
             unique.append(qa)
 
-    toks = [item_tokens(qa) for qa in unique]
-    nums = [numbers(t) for t in toks]
-    pairs = similar_pairs(shingle_sets(toks, params.shingle_words), params, progress)
+    rows = fp.rows(unique)
+    nums = [fp.numbers[k] for k in rows]
+    pairs = similar_pairs([fp.sets[k] for k in rows], params, fp.sig[rows])
     neighbours: dict[int, list[tuple[int, float]]] = defaultdict(list)
     near_misses = []
     for i, j, score in pairs:
@@ -301,10 +403,11 @@ class _Groups:
 
 
 def split_groups(items: Sequence[QAPair], near_pairs: Iterable[tuple[str, str, float]],
-                 ngram_words: int) -> dict[str, str]:
+                 params: NearParams, fp: Fingerprints | None = None) -> dict[str, str]:
     """Item id -> group key: items are joined by page, paraphrase family, near pair or a
-    shared run of `ngram_words` words. The key is the group's smallest id."""
+    shared run of `params.ngram_words` words. The key is the group's smallest id."""
     ordered = sorted(items, key=lambda q: q.id)
+    fp = fp or Fingerprints(ordered, params)
     index = {qa.id: k for k, qa in enumerate(ordered)}
     groups = _Groups(len(ordered))
     first: dict[str, int] = {}
@@ -315,17 +418,12 @@ def split_groups(items: Sequence[QAPair], near_pairs: Iterable[tuple[str, str, f
             groups.join(k, index[qa.origin_id])
     for a, b, _ in near_pairs:
         groups.join(index[a], index[b])
-    bodies = [body_tokens(qa) for qa in ordered]
-    hashes, owners = window_hashes(bodies, ngram_words)
-    short = np.array([len(b) < ngram_words for b in bodies] or [False])
-    keep = ~short[owners] if len(owners) else np.zeros(0, dtype=bool)
-    hashes, owners = hashes[keep], owners[keep]
+    hashes, owners = fp.runs(ordered)
     order = np.lexsort((owners, hashes))
     hashes, owners = hashes[order], owners[order]
-    same = np.flatnonzero(hashes[1:] == hashes[:-1]) if len(hashes) else []
-    for pos in same:
-        if owners[pos] != owners[pos + 1]:
-            groups.join(int(owners[pos]), int(owners[pos + 1]))
+    same = np.flatnonzero((hashes[1:] == hashes[:-1]) & (owners[1:] != owners[:-1]))
+    for pos in same.tolist():
+        groups.join(int(owners[pos]), int(owners[pos + 1]))
     return {qa.id: ordered[groups.find(k)].id for k, qa in enumerate(ordered)}
 
 
@@ -338,36 +436,37 @@ class Leak:
     evidence: str  # the two questions, or the shared run of words
 
 
-def find_leaks(train: Sequence[QAPair], test: Sequence[QAPair], params: NearParams) -> list[Leak]:
+def find_leaks(train: Sequence[QAPair], test: Sequence[QAPair], params: NearParams,
+               fp: Fingerprints | None = None) -> list[Leak]:
     """Test items that overlap train: MinHash Jaccard >= threshold, or a shared long run.
 
     At most one leak per test item and method, naming the closest train item.
     """
     if not train or not test:
         return []
-    train_toks = [item_tokens(qa) for qa in train]
-    test_toks = [item_tokens(qa) for qa in test]
-    train_sets = shingle_sets(train_toks, params.shingle_words)
-    test_sets = shingle_sets(test_toks, params.shingle_words)
-    lsh = _lsh(signatures(train_sets, params.num_perm), params)
+    both = list(train) + list(test)
+    fp = fp or Fingerprints(both, params)
+    rows = fp.rows(both)
+    sets, sig = [fp.sets[k] for k in rows], fp.sig[rows]
+    pairs = candidate_pairs(sig, *lsh_bands(params.threshold, params.num_perm))
+    cross = pairs[(pairs[:, 0] < len(train)) & (pairs[:, 1] >= len(train))]
+    best: dict[int, tuple[float, int]] = {}
+    for i, j, score in confirmed_pairs(cross, sig, sets, params.threshold):
+        k = j - len(train)
+        best[k] = max(best.get(k, (0.0, 0)), (score, -i))
     leaks = []
-    for k, sig in enumerate(signatures(test_sets, params.num_perm)):
-        found = [(jaccard(test_sets[k], train_sets[i]), -i) for i in lsh.query(sig)]
-        found = [f for f in found if f[0] >= params.threshold]
-        if found:
-            score, minus_i = max(found)
-            leaks.append(Leak(test[k].id, train[-minus_i].id, "minhash", round(score, 3),
-                              f"{test[k].question!r} ~ {train[-minus_i].question!r}"))
+    for k, (score, minus_i) in sorted(best.items()):
+        leaks.append(Leak(test[k].id, train[-minus_i].id, "minhash", round(score, 3),
+                          f"{test[k].question!r} ~ {train[-minus_i].question!r}"))
 
     n = params.ngram_words
-    train_body = [body_tokens(qa) for qa in train]
-    train_h, train_o = window_hashes(train_body, n)
-    long_enough = np.array([len(t) >= n for t in train_body])
-    train_h, train_o = train_h[long_enough[train_o]], train_o[long_enough[train_o]]
+    train_h, train_o = fp.runs(train)
     order = np.argsort(train_h, kind="stable")
     train_h, train_o = train_h[order], train_o[order]
-    for k, qa in enumerate(test):
-        toks = body_tokens(qa)
+    test_h, test_o = fp.runs(test)
+    hits = test_o[np.isin(test_h, train_h)]
+    for k in sorted({int(k) for k in hits}):  # only items with a hash in train: confirm each
+        toks = body_tokens(test[k])
         for start in range(len(toks) - n + 1):
             run = toks[start:start + n]
             h = np.uint64(_window_hash(run))
@@ -375,7 +474,7 @@ def find_leaks(train: Sequence[QAPair], test: Sequence[QAPair], params: NearPara
             while pos < len(train_h) and train_h[pos] == h:
                 owner = int(train_o[pos])
                 text = " ".join(run)
-                if f" {text} " in f" {' '.join(train_body[owner])} ":  # not a hash collision
+                if f" {text} " in f" {' '.join(body_tokens(train[owner]))} ":  # no hash collision
                     leaks.append(Leak(test[k].id, train[owner].id, "ngram", float(n), text))
                     break
                 pos += 1

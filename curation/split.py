@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from curation.dedup import DedupResult, Leak, NearParams, clusters, dedup, find_leaks, split_groups, \
-    stable_order
+from curation.dedup import (DedupResult, Fingerprints, Leak, NearParams, clusters, dedup, find_leaks,
+                            split_groups, stable_order)
 from curation.review import Decision, ReviewError, ReviewResult, apply_decisions, load_decisions
 from wpqa.hub import card_metadata_problems, size_category
 from wpqa.io import atomic_path, read_jsonl, write_json, write_jsonl, write_text
@@ -169,14 +169,15 @@ class SplitOutcome:
 
 
 def make_splits(items: list[QAPair], decisions: dict[str, Decision], params: SplitParams,
-                bounds: PatternParams, seed: int, progress: bool = False) -> SplitOutcome:
+                bounds: PatternParams, seed: int) -> SplitOutcome:
     """Review, dedup, split and check. Raises LeakError (with the pairs) on any leak."""
     review = apply_decisions(items, decisions, bounds)
     near = near_params(params)
-    deduped = dedup(review.items, near, progress=progress)
-    groups = split_groups(deduped.kept, deduped.kept_pairs, params.leak_ngram_words)
+    fingerprints = Fingerprints(review.items, near)  # computed once, read by all three
+    deduped = dedup(review.items, near, fingerprints)
+    groups = split_groups(deduped.kept, deduped.kept_pairs, near, fingerprints)
     train, test = split_by_group(deduped.kept, groups, params, seed)
-    leaks = find_leaks(train, test, near)
+    leaks = find_leaks(train, test, near, fingerprints)
     gx_result = run_leak_suite(train, test, leaks)
     dropped = [RejectedRow("split", qa.id, "review_veto", "vetoed in data/review/decisions.jsonl")
                for qa in review.vetoed]
@@ -388,8 +389,7 @@ def main(argv: list[str] | None = None) -> None:
     reports = Path(args.reports)
     try:
         decisions = load_decisions(args.decisions)
-        outcome = make_splits(items, decisions, params.split, params.pattern, params.seed,
-                              progress=sys.stderr.isatty())
+        outcome = make_splits(items, decisions, params.split, params.pattern, params.seed)
     except LeakError as err:
         write_json(reports / "gx_results.json", err.outcome.gx)
         sys.exit(f"split: stopped: {err}")

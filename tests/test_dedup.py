@@ -1,8 +1,9 @@
 """Dedup, split groups and the decontamination check on crafted sets."""
 import pytest
 
-from curation.dedup import (NearParams, clusters, dedup, find_leaks, jaccard, shingle_sets,
-                            split_groups, tokens, item_tokens)
+from curation.dedup import (HASH_SEED, NearParams, candidate_pairs, clusters, dedup, find_leaks,
+                            item_tokens, jaccard, lsh_bands, shingle_sets, signature_matrix,
+                            split_groups, tokens)
 from curation.split import LeakError, leak_message, make_splits, run_leak_suite
 from wpqa.params import SplitParams
 from wpqa.records import QAPair
@@ -91,7 +92,11 @@ def test_groups_join_pages_paraphrases_near_pairs_and_long_runs():
               "that the theme and the plugins still work.")
     other = qa("z1", "How do I move my site?", "To move a site, follow these steps:\n1. " + shared +
                "\n2. Copy the files to the new host.", url="https://d.test/move/")
-    groups = split_groups(result.kept + [other], result.kept_pairs, 13)
+    copied = qa("z2", "How do I build a footer menu?", "To build a footer menu, follow these steps:\n"
+                "1. Create the menu first.\n2. Tick the pages to add in the left column and click "
+                "Add to Menu.\n3. Assign it to the footer location.", url="https://d.test/footer/")
+    groups = split_groups(result.kept + [other, copied], result.kept_pairs, NEAR)
+    assert groups["z2"] == groups["m1"]  # a 13-word run of m1's steps
     assert groups["c1"] == groups["c2"]  # paraphrase family
     assert groups["a1"] == groups["a4"]  # near pair kept apart by numbers: same side of the split
     assert groups["m1"] != groups["a1"]
@@ -143,7 +148,7 @@ def test_make_splits_keeps_groups_together_and_finds_no_leak(bounds):
 def test_leak_error_carries_the_outcome(bounds, monkeypatch):
     import curation.split as split
 
-    monkeypatch.setattr(split, "split_groups", lambda items, pairs, n: {q.id: q.id for q in items})
+    monkeypatch.setattr(split, "split_groups", lambda items, *rest: {q.id: q.id for q in items})
     items = [qa("a1", "How do I update to WordPress 6.4?", UPDATE, url="https://d.test/1/"),
              qa("a9", "How do I update to WordPress 6.5?", UPDATE.replace("6.4", "6.5"),
                 url="https://d.test/2/")] + \
@@ -159,3 +164,28 @@ def test_leak_error_carries_the_outcome(bounds, monkeypatch):
             caught += 1
             assert "overlap train (expected 0)" in str(err) and not err.outcome.gx["success"]
     assert caught
+
+
+def test_signatures_and_bands_match_datasketch():
+    """The vectorised MinHash and banding give datasketch's own values and candidates."""
+    import numpy as np
+    from datasketch import MinHash, MinHashLSH
+
+    items = crafted() + [qa(f"r{i}", f"How do I fix thing {i}?", MENU.replace("menu", f"menu {i}"))
+                         for i in range(30)]
+    sets = shingle_sets([item_tokens(q) for q in items], 3) + [np.zeros(0, dtype=np.uint64)]
+    sig = signature_matrix(sets, 128, chunk_shingles=50)  # several chunks
+    for k, values in enumerate(sets):
+        m = MinHash(num_perm=128, seed=HASH_SEED, hashfunc=lambda v: v, scheme="affine64")
+        m.update_batch(values)
+        assert (sig[k] == m.hashvalues).all(), k
+    bands, rows = lsh_bands(0.7, 128)
+    assert (bands, rows) == (32, 4) and 1 - (1 - 0.7 ** rows) ** bands >= 0.99
+    lsh = MinHashLSH(num_perm=128, params=(bands, rows))
+    for k, values in enumerate(sets[:-1]):
+        lsh.insert(k, MinHash(num_perm=128, seed=HASH_SEED, scheme="affine64", hashvalues=sig[k]))
+    expected = {(min(k, j), max(k, j)) for k in range(len(sets) - 1)
+                for j in lsh.query(MinHash(num_perm=128, seed=HASH_SEED, scheme="affine64",
+                                           hashvalues=sig[k])) if j != k}
+    found = {tuple(p) for p in candidate_pairs(sig[:-1], bands, rows).tolist()}
+    assert found == expected and len(found) > 30
