@@ -260,8 +260,8 @@ def generation_cost(generate_metrics: dict[str, Any]) -> tuple[float, str]:
     """(USD, note) from the generate stage's metrics; the rules backend costs nothing."""
     for key in sorted(generate_metrics):
         if key.startswith("cost") and isinstance(generate_metrics[key], (int, float)):
-            return float(generate_metrics[key]), f"`{key}` in reports/generate/metrics.json"
-    return 0.0, "no cost recorded by the generate stage (the rules backend calls no model)"
+            return float(generate_metrics[key]), f"from `{key}` in reports/generate/metrics.json"
+    return 0.0, "the generate stage recorded no cost; the rules backend calls no model"
 
 
 def render_card(outcome: SplitOutcome, validation: dict[str, Any], generate_metrics: dict[str, Any],
@@ -283,6 +283,8 @@ def render_card(outcome: SplitOutcome, validation: dict[str, Any], generate_metr
         sorted(Counter((qa.generator, qa.prompt_version) for qa in items).items()))
     paraphrases = sum(1 for qa in items if qa.origin_id)
     cost, cost_note = generation_cost(generate_metrics)
+    model = generate_metrics.get("model")
+    model_line = f"Model behind the generator: `{model}`.\n" if isinstance(model, str) and model else ""
     m = outcome.metrics
     meta = card_metadata(train, test, params.licenses)
     licenses = meta["license"] if isinstance(meta["license"], list) else [meta["license"]]
@@ -329,7 +331,7 @@ suite, reviewed by people where `data/review/decisions.jsonl` says so, de-duplic
 |---|---|---|
 {curation_rows}
 
-Generation cost: ${cost:.2f} ({cost_note}).
+{model_line}Generation cost: ${cost:.2f} ({cost_note}).
 
 ## Validation
 
@@ -363,8 +365,8 @@ than real users' questions. Review covers {m['review_reviewed']} of {m['items']}
 
 ## License
 
-{', '.join(licenses)}: per source, as in the table above (the license of the documentation
-each item was built from).
+{', '.join(licenses)}: each item carries the license of the documentation it was built from,
+per source in the table above.
 """
 
 

@@ -141,3 +141,24 @@ def test_hf_folder_loads_offline_and_publish_dry_run_lists_it(project):
                              env={k: v for k, v in __import__("os").environ.items()
                                   if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")})
     assert env_cli.returncode == 2 and "HF_TOKEN" in env_cli.stderr
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("near_dup_threshold", 1.5, "split.near_dup_threshold: got 1.5; allowed: 0 < value <= 1"),
+    ("licenses", {"*": "GPLv2+"}, "split.licenses.*: got 'GPLv2+'; allowed: a Hub license id"),
+    ("leak_ngram_words", 2, "split.leak_ngram_words: got 2; allowed: a number >= 4"),
+])
+def test_bad_split_params_name_the_key(key, value, message):
+    from wpqa.params import ParamsError, parse_params
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["split"][key] = value
+    with pytest.raises(ParamsError, match=message.replace("*", r"\*").replace("+", r"\+")
+                       .replace("(", r"\(")):
+        parse_params(raw)
+
+
+def test_card_cost_comes_from_the_generate_metrics():
+    from curation.split import generation_cost
+    assert generation_cost({"candidates_out": 3, "cost_usd": 1.25})[0] == 1.25
+    assert generation_cost({"candidates_out": 3}) == (0.0, "the generate stage recorded no cost; "
+                                                            "the rules backend calls no model")
