@@ -82,13 +82,21 @@ def write_decisions(path: str | Path, decisions: Iterable[Decision]) -> int:
     return write_jsonl(path, (d.to_row() for d in sorted(decisions, key=lambda d: d.id)))
 
 
+def sheet_text(text: str) -> str:
+    """Scraped text made inert for a spreadsheet: a cell starting with = + - @ (or a tab or
+    carriage return) would be read as a formula, so it gets a leading apostrophe."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def export_rows(items: Iterable[QAPair], decisions: dict[str, Decision]) -> list[dict]:
-    """One spreadsheet row per item, pre-filled with any decision already made."""
+    """One spreadsheet row per item, pre-filled with any decision already made. Only the
+    verdict, edited_answer and note columns are read back."""
     rows = []
     for qa in sorted(items, key=lambda q: q.id):
         d = decisions.get(qa.id)
-        rows.append({"id": qa.id, "question": qa.question, "answer": qa.answer, "kind": qa.kind,
-                     "source_url": qa.source_url, "verdict": d.verdict if d else "",
+        rows.append({"id": qa.id, "question": sheet_text(qa.question), "answer": sheet_text(qa.answer),
+                     "kind": qa.kind, "source_url": sheet_text(qa.source_url),
+                     "verdict": d.verdict if d else "",
                      "edited_answer": d.edited_answer if d else "", "note": d.note if d else "",
                      "answer_hash": answer_hash(qa.answer)})
     return rows
@@ -120,8 +128,9 @@ def read_csv(path: str | Path) -> list[Decision]:
             if not verdict:
                 continue
             try:
+                edited = (row.get("edited_answer") or "").replace("\r\n", "\n").strip()
                 out.append(Decision(id=row["id"].strip(), verdict=verdict,
-                                    edited_answer=(row.get("edited_answer") or "").replace("\r\n", "\n").strip(),
+                                    edited_answer=edited[1:] if edited[:2] in ("'=", "'+", "'-", "'@") else edited,
                                     note=(row.get("note") or "").strip(),
                                     answer_hash=(row.get("answer_hash") or "").strip()))
             except ReviewError as err:

@@ -162,3 +162,9 @@ def test_card_cost_comes_from_the_generate_metrics():
     assert generation_cost({"candidates_out": 3, "cost_usd": 1.25})[0] == 1.25
     assert generation_cost({"candidates_out": 3}) == (0.0, "the generate stage recorded no cost; "
                                                             "the rules backend calls no model")
+
+
+def test_review_sheet_defuses_formulas():
+    from curation.review import export_rows
+    row = export_rows([QAPair(**{**item(1).__dict__, "question": "=HYPERLINK(\"http://x\")"})], {})[0]
+    assert row["question"] == "'=HYPERLINK(\"http://x\")" and row["answer"].startswith("To finish")
