@@ -83,9 +83,12 @@ class SampleSiteServer(ThreadingHTTPServer):
 
     def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0,
                  last_modified: float | None = SAMPLE_SITE_SNAPSHOT,
-                 cache_control: str = CACHE_CONTROL):
+                 cache_control: str = CACHE_CONTROL, latency: float = 0.0):
         self.root = Path(root).resolve()
         self.cache_control = cache_control
+        # Seconds each reply waits before it is sent: a real docs host answers in tens to
+        # hundreds of milliseconds, loopback in microseconds (benchmarks set this).
+        self.latency = latency
         if not self.root.is_dir():
             raise FileNotFoundError(f"sample site folder not found: {self.root}")
         self.last_modified = last_modified  # None: each file's mtime
@@ -133,6 +136,8 @@ class SampleSiteHandler(BaseHTTPRequestHandler):
 
     def _respond(self, send_body: bool) -> None:
         self.server.log_request_path(self.path)
+        if self.server.latency:
+            time.sleep(self.server.latency)
         parts = urlsplit(self.path)
         if parts.path == PLUGIN_API_PATH:
             reply = plugin_api_reply(self.server.root, parts.query)
@@ -240,14 +245,15 @@ def resolve_static_path(root: Path, url_path: str) -> Path | None:
 def serve_sample_site(root: str | Path = SAMPLE_SITE_ROOT, host: str = "127.0.0.1",
                       port: int = 0,
                       last_modified: float | None = SAMPLE_SITE_SNAPSHOT,
-                      cache_control: str = CACHE_CONTROL) -> Iterator[SampleSiteServer]:
+                      cache_control: str = CACHE_CONTROL,
+                      latency: float = 0.0) -> Iterator[SampleSiteServer]:
     """Serve `root` on a loopback port in a background thread; stop it on exit.
 
     Yields the running server: `.base_url` is its origin (`http://127.0.0.1:PORT`),
     `.requested_paths` the log of every path requested so far.
     """
     server = SampleSiteServer(Path(root), host=host, port=port, last_modified=last_modified,
-                              cache_control=cache_control)
+                              cache_control=cache_control, latency=latency)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="sample-site", daemon=True)
     thread.start()
@@ -269,8 +275,11 @@ def main() -> None:
     parser.add_argument("--cache-control", default=CACHE_CONTROL,
                         help=f"Cache-Control of every reply (default {CACHE_CONTROL!r}; "
                              "e.g. 'max-age=3600' to let caches reuse replies for an hour)")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="wait this long before each reply (a real host's response time)")
     args = parser.parse_args()
-    with serve_sample_site(args.root, port=args.port, cache_control=args.cache_control) as server:
+    with serve_sample_site(args.root, port=args.port, cache_control=args.cache_control,
+                           latency=args.latency_ms / 1000) as server:
         print(f"serving {server.root} at {server.base_url}/ (Ctrl-C stops)", flush=True)
         try:
             while True:

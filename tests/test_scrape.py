@@ -713,6 +713,17 @@ def test_server_answers_conditional_requests_with_304(tmp_path):
                         {"If-Modified-Since": "Mon, 01 Dec 2025 00:00:00 GMT"})[0] == 200
 
 
+
+def test_server_latency_delays_each_reply(tmp_path):
+    """The benchmarks' stand-in for a real host's response time."""
+    import time
+
+    make_tiny_site(tmp_path / "site", "http://127.0.0.1:1")
+    with serve_sample_site(tmp_path / "site", latency=0.2) as server:
+        started = time.perf_counter()
+        assert http_get(server.base_url, "/documentation/alpha/")[0] == 200
+        assert time.perf_counter() - started >= 0.2
+
 # --- real crawls ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
