@@ -87,3 +87,14 @@ def test_funnel_counts_split_drops_and_notices_a_lost_item(tmp_path):
     assert counts["adds_up"] and counts["reasons_split"] == {"near_duplicate": 1}
     write_jsonl(data / "splits/dropped.jsonl", [])
     assert not funnel_counts(data)["adds_up_splits"]
+
+
+def test_funnel_counts_rejected_outputs_of_sections_that_also_gave_candidates(tmp_path):
+    from curation.report import funnel_counts
+    data = make_data(tmp_path)
+    rejected = read_jsonl(data / "interim/generate_rejected.jsonl")
+    write_jsonl(data / "interim/generate_rejected.jsonl", rejected + [
+        {"stage": "generate", "ref": "s0", "reason": "llm_not_a_list", "detail": ""}])
+    counts = funnel_counts(data)
+    assert counts["adds_up"] and counts["sections_rejected"] == 1
+    assert counts["reasons_generate"] == {"llm_not_a_list": 1, "no_list": 1}

@@ -54,6 +54,12 @@ def test_diff_between_two_tagged_versions_through_the_dvc_remote(tmp_path):
     save_version(repo, [row(1), row(2, answer="A:\n1. Edited step.\n2. Two steps."), row(5)],
                  [row(4), row(3)], "data-v2")
     assert previous_tag(repo) == "data-v1"
+    # The report's section: the working splits against the previous tag.
+    from curation.report import Para, Table, version_diff
+    blocks = version_diff(repo / "data", repo, limit=30)
+    assert isinstance(blocks[0], Para) and blocks[0].text.startswith(
+        "data-v1 -> this version: train 3 -> 3, test 1 -> 2; added 1, removed 0, changed 1, moved 1")
+    assert isinstance(blocks[1], Table) and ["+", "train q5  Question 5?"] in blocks[1].rows
     assert (repo / "dvc-storage").is_dir()
     # Only the remote holds the data now: dvc.api must fetch both versions from it.
     shutil.rmtree(repo / ".dvc/cache")
