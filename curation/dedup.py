@@ -5,9 +5,11 @@ with numbers kept whole, so "WordPress 6.4" and "WordPress 6.5" stay different t
 
 - Exact duplicates: the same normalised question and answer. The item with the smallest
   id is kept; the rest are dropped as `exact_duplicate` with the id they repeat.
-- Near duplicates: MinHash LSH (datasketch) over word shingles of question + answer finds
-  candidate pairs; a pair counts when the exact Jaccard similarity of the shingle sets
-  reaches the threshold. A near pair is dropped as `near_duplicate` only when both items
+- Near duplicates: MinHash LSH over word shingles of question + answer finds candidate
+  pairs; a pair counts when the exact Jaccard similarity of the shingle sets reaches the
+  threshold. The signatures are datasketch's (`MinHash`, affine64 scheme) and the banding
+  is `MinHashLSH`'s, both computed for all items at once in numpy (tests check both
+  against datasketch): per-item objects took most of a 100,000-item run (BENCHMARKS.md). A near pair is dropped as `near_duplicate` only when both items
   carry the same numbers (a version-number near-miss is a different item) and they are not
   paraphrases of one another (same `origin_id`, or one is the other's origin).
 - Split groups join items that share a source page, a paraphrase family, a near pair of
@@ -68,10 +70,6 @@ def body_tokens(qa: QAPair) -> list[str]:
     is a template around the question ("Here are the possible solutions to the problem:")
     and would tie unrelated items together."""
     return tokens(answer_text(qa.answer.partition("\n")[2]))
-
-
-def exact_key(qa: QAPair) -> str:
-    return " ".join(tokens(qa.question)) + "\x1f" + " ".join(tokens(answer_text(qa.answer)))
 
 
 def _token_ids(token_lists: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
