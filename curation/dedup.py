@@ -9,8 +9,9 @@ with numbers kept whole, so "WordPress 6.4" and "WordPress 6.5" stay different t
   pairs; a pair counts when the exact Jaccard similarity of the shingle sets reaches the
   threshold. The signatures are datasketch's (`MinHash`, affine64 scheme) and the banding
   is `MinHashLSH`'s, both computed for all items at once in numpy (tests check both
-  against datasketch): per-item objects took most of a 100,000-item run (BENCHMARKS.md). A near pair is dropped as `near_duplicate` only when both items
-  carry the same numbers (a version-number near-miss is a different item) and they are not
+  against datasketch): per-item objects took most of a 100,000-item run (BENCHMARKS.md).
+  A near pair is dropped as `near_duplicate` only when both items carry the same numbers
+  (a version-number near-miss is a different item) and they are not
   paraphrases of one another (same `origin_id`, or one is the other's origin).
 - Split groups join items that share a source page, a paraphrase family, a near pair of
   any kind, or a run of `leak_ngram_words` words, so no such pair straddles the split.
