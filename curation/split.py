@@ -77,6 +77,10 @@ def split_by_group(items: list[QAPair], groups: dict[str, str], params: SplitPar
             size += len(members[key])
         if size == target:
             break
+    if not test_groups:
+        raise SplitError(f"no group of items fits in a test split of {target}: the smallest has "
+                         f"{min(len(m) for m in members.values())} items (groups join items by page, "
+                         "paraphrase, near duplicate and shared long runs); raise split.test_size")
     train = [qa for qa in items if groups[qa.id] not in test_groups]
     test = [qa for qa in items if groups[qa.id] in test_groups]
     return sorted(train, key=lambda q: q.id), sorted(test, key=lambda q: q.id)

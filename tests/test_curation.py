@@ -152,6 +152,12 @@ def test_split_groups_pages_and_hits_count():
     assert len(split_by_page(items, split_params(0.2), seed=42)[1]) == 20
 
 
+def test_split_refuses_when_no_group_fits_the_test_size():
+    items = [qa(i, f"Q {i}?", GOOD, url=f"https://docs.example.test/p{i % 2}/") for i in range(10)]
+    with pytest.raises(SplitError, match="no group of items fits in a test split of 2: the smallest has 5"):
+        split_by_page(items, split_params(2), seed=1)
+
+
 def test_split_refuses_a_test_set_as_large_as_the_data():
     items = [qa(i, f"Q {i}?", GOOD) for i in range(5)]
     with pytest.raises(SplitError, match="asks for 30 test items but only 5"):

@@ -168,3 +168,22 @@ def test_review_sheet_defuses_formulas():
     from curation.review import export_rows
     row = export_rows([QAPair(**{**item(1).__dict__, "question": "=HYPERLINK(\"http://x\")"})], {})[0]
     assert row["question"] == "'=HYPERLINK(\"http://x\")" and row["answer"].startswith("To finish")
+
+
+def test_stage_stops_on_a_leak_with_the_pairs(project, monkeypatch):
+    """A leaking split (forced here) stops the stage with the pair and writes the GX results."""
+    import curation.split as split
+    items = [item(i) for i in range(20)]
+    # Like q03 but for another version: kept by dedup, so only the grouping keeps it with q03.
+    twin = QAPair(**{**item(3).__dict__, "id": "q99", "source_url": "https://sample.wpqa.test/other/",
+                     "answer": item(3).answer + "\nNote: This is for version 6.4."})
+    write_jsonl(project / "qa.jsonl", (to_row(q) for q in items + [twin]))
+    monkeypatch.setattr(split, "split_by_group", lambda kept, groups, params, seed: (
+        sorted((q for q in kept if q.id != "q99"), key=lambda q: q.id), [q for q in kept if q.id == "q99"]))
+    with pytest.raises(SystemExit) as stopped:
+        run_split(project, project / "none.jsonl")
+    message = str(stopped.value)
+    assert message.startswith("split: stopped: decontamination failed: 1 of 1 test items overlap train")
+    assert "test q99 ~ train q03: MinHash Jaccard" in message
+    gx = json.loads((project / "reports/gx_results.json").read_text())
+    assert not gx["success"] and not (project / "splits").exists()
