@@ -193,6 +193,8 @@ def make_splits(items: list[QAPair], decisions: dict[str, Decision], params: Spl
     group_sizes = Counter(groups.values())
     metrics = {
         "items": len(items), "train": len(train), "test": len(test), "dropped": len(dropped),
+        # Whole groups only: the test split can end below the target; this shows by how much.
+        "test_target": params.test_count(len(deduped.kept)),
         **{f"dropped_{reason}": reasons.get(reason, 0)
            for reason in ("review_veto", "exact_duplicate", "near_duplicate")},
         "near_misses_kept": len(deduped.near_misses),
