@@ -289,13 +289,15 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: 
 
 
 def render_markdown(blocks: list[Block], title: str) -> str:
+    """Markdown viewers render inline HTML, so scraped text outside code fences is escaped."""
+    md = lambda text: html.escape(str(text), quote=False)  # noqa: E731
     out = [f"# {title}", ""]
 
     def table(headers, rows):
         out.append("| " + " | ".join(headers) + " |")
         out.append("|" + "---|" * len(headers))
         for row in rows:
-            out.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ")
+            out.append("| " + " | ".join(md(c).replace("|", "\\|").replace("\n", " ")
                                          for c in row) + " |")
         out.append("")
 
@@ -303,14 +305,16 @@ def render_markdown(blocks: list[Block], title: str) -> str:
         if isinstance(block, Heading):
             out += [f"## {block.text}", ""]
         elif isinstance(block, Para):
-            out += [block.text, ""]
+            out += [md(block.text), ""]
         elif isinstance(block, Table):
             table(block.headers, block.rows)
         elif isinstance(block, Chart):
             out += [f"**{block.title}**", ""]
             table(["", block.label], block.bars)
         elif isinstance(block, Item):
-            out += [f"**Q:** {block.question} _({block.kind}; [source]({block.source_url}))_", "",
+            link = (f"[source](<{block.source_url}>)" if re.match(r"https?://", block.source_url)
+                    else f"source: {md(block.source_url)}")
+            out += [f"**Q:** {md(block.question)} _({block.kind}; {link})_", "",
                     "~~~~text", block.answer, "~~~~", ""]
     return "\n".join(out)
 

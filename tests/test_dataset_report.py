@@ -54,6 +54,7 @@ def test_report_renders_in_chromium_without_running_scripts(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = render_markdown(blocks, "review")
     assert all(f"## {title}" in md for title in SECTIONS) and "**Steps per answer**" in md
+    assert "<script" not in md and "&lt;script&gt;" in md  # Markdown viewers render HTML
 
 
 def test_csp_forbids_scripts_in_chromium(tmp_path):
