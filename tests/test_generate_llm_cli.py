@@ -99,9 +99,9 @@ def test_killed_run_resumes_without_resending_finished_calls(tmp_path, sig):
 def test_api_key_reaches_no_output_and_the_funnel_adds_up(tmp_path):
     key = f"sk-wpqa-test-{uuid.uuid4().hex}"
 
-    def leaky(body):  # answers normally, but one section gets an error echoing the key
+    def leaky(body):  # answers normally, but one section gets a proxy error echoing the key
         if task_of(body) == "generate" and "Schedule a post" in body["messages"][1]["content"]:
-            return ServerReply.error(401, f"Incorrect API key provided: {key}")
+            return ServerReply.error(502, f"upstream refused the key {key}")
         return docs_model(body)
 
     sections = SECTIONS + [INJECTION]
@@ -169,6 +169,18 @@ def test_dry_run_estimates_before_spending(tmp_path):
         assert "3 generate (3 already cached)" in again.stdout and "between $0.0000" in again.stdout
 
 
+def test_a_rejected_key_stops_the_stage_with_a_clear_message(tmp_path):
+    key = f"sk-wpqa-test-{uuid.uuid4().hex}"
+    write_sections(tmp_path, SECTIONS)
+    with ScriptedOpenAI(responder=lambda body: ServerReply.error(401, f"bad key {key}")) as server:
+        write_params(tmp_path / "params.yaml", server)
+        done = subprocess.run(stage(tmp_path), cwd=ROOT, env=env(key), capture_output=True,
+                              text=True, timeout=300)
+    assert done.returncode != 0
+    assert "generate: the endpoint answered http_401" in done.stderr and key not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_default_rules_params_make_no_llm_client(tmp_path):
     """The offline default: generate with params.yaml as shipped touches no cache or network."""
     write_sections(tmp_path, SECTIONS)
@@ -178,3 +190,23 @@ def test_default_rules_params_make_no_llm_client(tmp_path):
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / ".cache").exists()
     assert "LLM" not in done.stderr
+
+
+def test_budget_stop_is_clean_and_says_so(tmp_path):
+    sections = [section(f"s{i:02d}", f"Task number {i}", ordered=[f"Open screen {i} now.",
+                                                                   f"Click button {i} there."])
+                for i in range(8)]
+    write_sections(tmp_path, sections)
+    with ScriptedOpenAI(responder=docs_model) as server:
+        # $1,000 per million tokens, a 100-token reply bound: ~$0.4 a call at worst
+        write_params(tmp_path / "params.yaml", server, judge=False, paraphrases=0,
+                     llm={"prices": {"test-model": [1000, 1000]}, "max_usd": 1.5,
+                          "max_tokens": 100, "concurrency": 1})
+        done = subprocess.run(stage(tmp_path), cwd=ROOT, env=env("k"), capture_output=True,
+                              text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "STOPPED AT THE BUDGET" in done.stderr and "raise max_usd" in done.stderr
+    metrics = json.loads((tmp_path / "reports/generate/metrics.json").read_text())
+    assert metrics["candidates_out"] >= 1 and metrics["rejected_budget_exhausted"] >= 1
+    assert metrics["candidates_out"] + metrics["rejected_budget_exhausted"] == 8
+    assert metrics["llm_cost_usd"] <= 1.5

@@ -109,11 +109,19 @@ def test_too_long_retry_after_and_client_errors_fail_at_once(server, tmp_path):
     server.script(ServerReply.rate_limited(retry_after=3600))
     [reply] = run_requests(client(server, tmp_path, max_retry_after_s=5), [ask("d")])
     assert reply.error == LLM_ERROR and "Retry-After 3600s" in reply.detail
-    server.script(ServerReply.error(401, "Incorrect API key"))
+    server.script(ServerReply.error(400, "context length exceeded"))
     before = len(server.chat_requests())
     [reply] = run_requests(client(server, tmp_path), [ask("e")])
-    assert reply.error == LLM_ERROR and "http_401" in reply.detail
+    assert reply.error == LLM_ERROR and "http_400: context length exceeded" in reply.detail
     assert len(server.chat_requests()) == before + 1  # no retry of a client error
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_wrong_key_model_or_url_stops_the_run(server, tmp_path, status):
+    server.responder = lambda body: ServerReply.error(status, "no such model or bad key")
+    with pytest.raises(LLMConfigError, match=f"endpoint answered http_{status}.*check base_url"):
+        run_requests(client(server, tmp_path, concurrency=1), [ask(f"{i}") for i in range(20)])
+    assert len(server.chat_requests()) == 1  # not 20 rejected rows
 
 
 def test_slow_server_times_out_then_succeeds(tmp_path):
@@ -140,6 +148,18 @@ def test_structured_output_sends_strict_schema_and_falls_back_to_json_mode(serve
     assert all(r.ok for r in replies)
     formats = [r.body["response_format"]["type"] for r in server.chat_requests()[-3:]]
     assert formats[0] == "json_schema" and formats[1:] == ["json_object", "json_object"]
+
+
+def test_max_tokens_becomes_max_completion_tokens_when_the_server_asks(server, tmp_path):
+    server.script(ServerReply.error(400, "Unsupported parameter: 'max_tokens' is not supported "
+                                         "with this model. Use 'max_completion_tokens' instead."))
+    c = client(server, tmp_path, concurrency=1)
+    replies = run_requests(c, [ask("k", max_tokens=50), ask("l", max_tokens=50)])
+    assert all(r.ok for r in replies)
+    bodies = [r.body for r in server.chat_requests()]
+    assert bodies[0]["max_tokens"] == 50
+    assert [b.get("max_completion_tokens") for b in bodies[1:]] == [50, 50]
+    assert all("max_tokens" not in b for b in bodies[1:])
 
 
 def test_budget_cap_stops_cleanly_and_keeps_finished_calls(server, tmp_path):
@@ -208,15 +228,19 @@ def test_missing_key_variable_is_a_clear_error(server, tmp_path, monkeypatch):
 def test_key_is_sent_as_bearer_but_redacted_from_errors(server, tmp_path, monkeypatch):
     monkeypatch.setenv("WPQA_TEST_KEY", "sk-test-secret-123456")
 
-    def leaky(body):  # a server that echoes the key in its error message
-        return ServerReply.error(401, "Incorrect API key provided: sk-test-secret-123456")
+    def leaky(body):  # a proxy that echoes the key in its error message
+        return ServerReply.error(502, "upstream refused key sk-test-secret-123456")
 
     server.responder = leaky
-    c = client(server, tmp_path, api_key_env="WPQA_TEST_KEY")
+    c = client(server, tmp_path, api_key_env="WPQA_TEST_KEY", max_retries=0)
     [reply] = run_requests(c, [ask("x")])
     assert server.chat_requests()[0].headers["authorization"] == "Bearer sk-test-secret-123456"
     assert reply.error == LLM_ERROR and "sk-test-secret" not in reply.detail and "***" in reply.detail
     assert "sk-test" not in repr(c.config)
+    server.responder = lambda body: ServerReply.error(401, "Incorrect API key: sk-test-secret-123456")
+    with pytest.raises(LLMConfigError) as err:
+        run_requests(c, [ask("y")])
+    assert "sk-test-secret" not in str(err.value) and "WPQA_TEST_KEY" in str(err.value)
 
 
 def test_raw_body_is_stored_and_parsed_later(server, tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -48,7 +49,8 @@ def run(server, tmp_path, sections=SECTIONS, bounds=None, **kw):
 
     params = gen_params(server, **kw)
     tmp_path.mkdir(parents=True, exist_ok=True)
-    client = LLMClient(llm_config(params.llm), RequestCache(tmp_path / "llm.sqlite"))
+    config = replace(llm_config(params.llm), backoff_s=0.01, max_backoff_s=0.05)  # fast retries
+    client = LLMClient(config, RequestCache(tmp_path / "llm.sqlite"))
     candidates, rejected, metrics = generate_with_backend(sections, params, bounds or DEFAULT_BOUNDS,
                                                           client)
     return candidates, rejected, metrics, client
@@ -301,3 +303,15 @@ def test_the_injection_page_cannot_put_its_words_into_the_dataset(server, tmp_pa
     # The clean section of the same page still makes it, with its paraphrases.
     assert any(c.section_id == by_heading["Change the email of your account"] for c in candidates)
     assert adds_up(metrics)
+
+
+def test_changing_checks_after_the_reply_costs_nothing(server, tmp_path):
+    """Raw replies are cached and parsed afterwards: new thresholds re-use every call."""
+    run(server, tmp_path)
+    sent = len(server.chat_requests())
+    def judge_says_3(body):
+        return json.dumps({"score": 3, "reason": "vague"}) if task_of(body) == "judge" else docs_model(body)
+    server.responder = judge_says_3  # would change every judgement, were it asked again
+    candidates, rejected, metrics, client = run(server, tmp_path, min_grounding=1.0, judge_min_score=5)
+    assert len(server.chat_requests()) == sent and client.stats.sent == 0
+    assert len(candidates) == 6 and metrics["llm_calls"] == 7

@@ -40,7 +40,7 @@ def copy_project(dest: Path) -> None:
     tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
                              cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for rel in tracked:
-        if rel.split("/")[0] in IGNORED:
+        if rel.split("/")[0] in IGNORED and not rel.startswith("data/review/"):
             continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +107,9 @@ def test_micro_repro_then_nothing_then_lr_experiments(tmp_path, endpoint):
                                  "train", "eval", "report"}
     report = json.loads((repo / "reports/dataset/metrics.json").read_text())
     assert report["adds_up"] and report["test"] == 8 and report["train"] > 8
+    split = json.loads((repo / "reports/split/metrics.json").read_text())
+    assert split["leaks"] == 0 and split["gx_decontamination_success"]
+    assert split["train"] + split["test"] + split["dropped"] == split["items"]
     assert "<html" in (repo / "reports/dataset/report.html").read_text()
     evaluation = json.loads((repo / "reports/eval/metrics.json").read_text())
     assert evaluation["n_questions"] == 4

@@ -18,7 +18,10 @@ read from an environment variable whose *name* is configured, never the key itse
 
 `run_requests(client, requests)` returns one `Reply` per `ChatRequest`, in order. A plain
 chat completion (no schema) is the simplest case; a `schema` asks for structured output
-(strict `json_schema`, falling back to JSON mode on servers that reject it).
+(strict `json_schema`, falling back to JSON mode on servers that reject it). Code that
+chains requests (generate, then judge the answer) uses `async with client.session():` and
+`await client.ask(request)`. A 401, 403 or 404 raises `LLMConfigError`: every other
+request would fail the same way.
 """
 from __future__ import annotations
 
@@ -296,6 +299,8 @@ class LLMClient:
         self.stats = RunStats()
         self._reserved_usd = 0.0
         self._json_schema_ok = config.structured_output == "json_schema"
+        # Newer OpenAI models take max_completion_tokens and reject max_tokens (a 400 says so).
+        self._max_tokens_name = "max_tokens"
         self._sleep = sleep
         self.budget_message = ""
 
@@ -351,6 +356,7 @@ class LLMClient:
         self._rpm = _MinuteWindow(self.config.requests_per_minute)
         self._tpm = _MinuteWindow(self.config.tokens_per_minute)
         self._api = None
+        self._abort: LLMConfigError | None = None
         try:
             yield self
         finally:
@@ -367,9 +373,15 @@ class LLMClient:
             self._count_usage(hit)
             return hit
         async with self._gate:
+            if self._abort is not None:  # an earlier request showed the settings are wrong
+                raise self._abort
             if self._api is None:
                 self._api = self._make_api()
-            return await self._call(self._api, request, self._rpm, self._tpm)
+            try:
+                return await self._call(self._api, request, self._rpm, self._tpm)
+            except LLMConfigError as err:
+                self._abort = err
+                raise
 
     async def arun(self, requests: Sequence[ChatRequest], progress: bool = False,
                    desc: str = "llm") -> list[Reply]:
@@ -472,10 +484,12 @@ class LLMClient:
         import openai
 
         kwargs: dict[str, Any] = {"model": self.config.model, "messages": list(request.messages)}
-        for name in ("temperature", "top_p", "seed", "max_tokens"):
+        for name in ("temperature", "top_p", "seed"):
             value = getattr(request, name)
             if value is not None:
                 kwargs[name] = value
+        if request.max_tokens is not None:
+            kwargs[self._max_tokens_name] = request.max_tokens
         response_format = self._response_format(request)
         if response_format is not None:
             kwargs["response_format"] = response_format
@@ -490,11 +504,22 @@ class LLMClient:
             detail = f"http_{status}: {_error_message(err)}"
             if status == 429 or status >= 500 or status == 408:
                 raise _Transient(detail, parse_retry_after(err.response.headers)) from None
+            if status == 400 and self._max_tokens_name == "max_tokens" \
+                    and "max_completion_tokens" in _error_message(err):
+                self._max_tokens_name = "max_completion_tokens"
+                raise _Transient(f"{detail} (sending max_completion_tokens)", 0.0) from None
             if status == 400 and response_format and response_format["type"] == "json_schema" \
                     and self._json_schema_ok and _mentions_response_format(err):
                 # The server lacks strict json_schema: JSON mode plus our own validation.
                 self._json_schema_ok = False
                 raise _Transient(f"{detail} (falling back to JSON mode)", 0.0) from None
+            if status in (401, 403, 404):
+                # A wrong key, a forbidden or unknown model, a wrong base_url: every other
+                # request would fail the same way, so stop the run instead of rejecting all.
+                raise LLMConfigError(self._redact(
+                    f"the endpoint answered {detail}; check base_url ({self.config.base_url}), "
+                    f"model ({self.config.model}) and the key in "
+                    f"${self.config.api_key_env or '(none)'}")) from None
             raise _Fatal(detail) from None
         except openai.APITimeoutError:
             raise _Transient(f"timeout after {self.config.timeout_s:.0f}s") from None

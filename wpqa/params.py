@@ -162,6 +162,11 @@ class ValidateParams:
 @dataclass(frozen=True)
 class SplitParams:
     test_size: float  # a count when >= 1 and whole, else a fraction
+    near_dup_threshold: float  # Jaccard of word shingles that makes two items near duplicates
+    num_perm: int  # MinHash permutations
+    shingle_words: int  # words per shingle
+    leak_ngram_words: int  # a run of this many words shared by test and train is a leak
+    licenses: dict  # source host -> Hub license id; "*" for any other host
 
     def __post_init__(self):
         size = self.test_size
@@ -169,6 +174,21 @@ class SplitParams:
             raise ParamsError(
                 f"split.test_size: got {size}; allowed: a whole count >= 1 (e.g. 30) "
                 "or a fraction 0 < f < 1 (e.g. 0.06)")
+        if not 0 < self.near_dup_threshold <= 1:
+            raise ParamsError(f"split.near_dup_threshold: got {self.near_dup_threshold}; "
+                              "allowed: 0 < value <= 1 (e.g. 0.7)")
+        _at_least("split.num_perm", self.num_perm, 16)
+        _at_least("split.shingle_words", self.shingle_words, 1)
+        _at_least("split.leak_ngram_words", self.leak_ngram_words, 4)
+        if not isinstance(self.licenses, dict) or not self.licenses:
+            raise ParamsError("split.licenses: expected a mapping of source host to a Hub license "
+                              "id, e.g. {sample.wpqa.test: mit, '*': unknown}")
+        from wpqa.hub import HUB_LICENSES
+        for host, license_id in self.licenses.items():
+            if license_id not in HUB_LICENSES:
+                raise ParamsError(f"split.licenses.{host}: got {license_id!r}; allowed: a Hub "
+                                  f"license id, e.g. {', '.join(HUB_LICENSES[:12])} … (see "
+                                  "https://huggingface.co/docs/hub/repositories-licenses)")
 
     def test_count(self, n_items: int) -> int:
         """How many items the test split should hold for `n_items` items."""
@@ -362,9 +382,11 @@ class EvalParams:
 @dataclass(frozen=True)
 class ReportParams:
     sample_items: int
+    diff_items: int  # items listed in the version diff (the counts cover all)
 
     def __post_init__(self):
         _at_least("report.sample_items", self.sample_items, 0)
+        _at_least("report.diff_items", self.diff_items, 0)
 
 
 @dataclass(frozen=True)
