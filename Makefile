@@ -33,4 +33,6 @@ bench: install
 
 clean:
 	# reports/ is tracked in git (metrics for `dvc exp show`): it stays.
-	rm -rf $(VENV) data models checkpoints .cache .dvc/cache .dvc/tmp
+	# data/review/ holds people's review decisions, tracked in git: it stays too.
+	find data -mindepth 1 -maxdepth 1 ! -name review -exec rm -rf {} + 2>/dev/null || true
+	rm -rf $(VENV) models checkpoints .cache .dvc/cache .dvc/tmp

@@ -1,9 +1,14 @@
 """report stage: the dataset review report (HTML and Markdown) and the eval summary.
 
 The funnel is recounted from the data files themselves — pages, sections, candidates,
-accepted, splits — with every drop reason, and each step is checked to add up. Both
-formats are rendered from one list of blocks; scraped text is escaped in the HTML, so a
-page that contains `<script>` shows it as text.
+accepted, review and dedup drops, splits — with every drop reason, and each step is
+checked to add up. Then: Great Expectations results per expectation (the validate gate
+and the split stage's decontamination check), distributions as plots, dedup clusters and
+the leakage check, human review counts, a random sample with source links, and the diff
+against the previous version (git tag). Both formats are rendered from one list of
+blocks. The HTML is one self-contained file: inline CSS and SVG, no script, and a
+Content-Security-Policy that forbids scripts; scraped text is escaped, so a page that
+contains `<script>` shows it as text.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import argparse
 import html
 import json
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +26,17 @@ from curation.pattern import RULE_IDS, parse_answer, words
 from wpqa.io import read_jsonl, write_json, write_text
 from wpqa.params import load_params
 
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+       "form-action 'none'")
+
 
 @dataclass(frozen=True)
 class Heading:
     text: str
+
+    @property
+    def anchor(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.text.lower()).strip("-")
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,15 @@ class Table:
 
 
 @dataclass(frozen=True)
+class Chart:
+    """A horizontal bar chart: an inline SVG in HTML, a table in Markdown."""
+
+    title: str
+    label: str  # what the bars are
+    bars: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
 class Item:
     question: str
     answer: str
@@ -46,7 +68,7 @@ class Item:
     kind: str
 
 
-Block = Heading | Para | Table | Item
+Block = Heading | Para | Table | Chart | Item
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -68,6 +90,7 @@ def funnel_counts(data: Path) -> dict[str, Any]:
     quarantine = _read(data / "curated/quarantine.jsonl")
     train = _read(data / "splits/train.jsonl")
     test = _read(data / "splits/test.jsonl")
+    split_dropped = _read(data / "splits/dropped.jsonl")
 
     page_urls = {p["url"] for p in pages}
     urls_with_sections = {s["url"] for s in sections}
@@ -77,7 +100,11 @@ def funnel_counts(data: Path) -> dict[str, Any]:
     # LLM backends: a dropped paraphrase is a row about an item (ref: the original's id),
     # not about a section; it is counted apart so the section funnel still adds up.
     paraphrase_drops = [r for r in generate_rejected if r["reason"].startswith("paraphrase_")]
-    section_rejects = {r["ref"] for r in generate_rejected if not r["reason"].startswith("paraphrase_")}
+    # A section may yield some candidates and some rejected outputs; it is dropped when it
+    # yields no candidate at all. Every rejected row is counted under its reason.
+    section_rejects = ({r["ref"] for r in generate_rejected
+                        if not r["reason"].startswith("paraphrase_")} & section_ids
+                       ) - sections_with_candidates
     counts = {
         "pages": len(pages),
         "pages_with_sections": len(urls_with_sections),
@@ -91,21 +118,23 @@ def funnel_counts(data: Path) -> dict[str, Any]:
         "paraphrases_dropped": len(paraphrase_drops),
         "accepted": len(accepted),
         "quarantined": len(quarantine),
+        "split_dropped": len(split_dropped),
         "train": len(train),
         "test": len(test),
     }
     counts["adds_up_pages"] = (urls_with_sections | page_rejects) == page_urls \
         and not urls_with_sections & page_rejects
-    counts["adds_up_sections"] = (sections_with_candidates | section_rejects) == section_ids \
-        and not sections_with_candidates & section_rejects
+    counts["adds_up_sections"] = section_ids <= (sections_with_candidates | section_rejects)
     counts["adds_up_candidates"] = len(accepted) + len(quarantine) == len(candidates)
-    counts["adds_up_splits"] = len(train) + len(test) == len(accepted)
+    final_ids = [r["id"] for r in train + test] + [r["ref"] for r in split_dropped]
+    counts["adds_up_splits"] = sorted(final_ids) == sorted(r["id"] for r in accepted)
     counts["adds_up"] = all(counts[k] for k in ("adds_up_pages", "adds_up_sections",
                                                 "adds_up_candidates", "adds_up_splits"))
     counts["reasons_extract"] = dict(sorted(Counter(r["reason"] for r in extract_rejected).items()))
     counts["reasons_generate"] = dict(sorted(Counter(r["reason"] for r in generate_rejected).items()))
     counts["reasons_quarantine"] = dict(sorted(Counter(
         rule for q in quarantine for rule in q.get("failed_rules", [])).items()))
+    counts["reasons_split"] = dict(sorted(Counter(r["reason"] for r in split_dropped).items()))
     return counts
 
 
@@ -119,10 +148,39 @@ def histogram(values: Iterable[int], width: int) -> list[list[Any]]:
             for b in range(min(bins), max(bins) + 1)]
 
 
-def build_blocks(data: Path, reports: Path, sample_items: int, seed: int) -> tuple[list[Block], dict]:
+def version_diff(data: Path, repo: Path, limit: int) -> list[Block]:
+    """The working splits against the previous tag, read through dvc.api."""
+    from curation.versions import diff_splits, format_diff, previous_tag, read_splits
+
+    tag = previous_tag(repo)
+    if tag is None:
+        return [Para("No earlier version: no git tag before this commit. Tag a version with "
+                     "`git tag data-vN` and `dvc push` (see README).")]
+    try:
+        rel = (data.resolve() / "splits").relative_to(repo.resolve()).as_posix()
+        old = read_splits(tag, repo, rel)
+        new = read_splits(None, repo, rel)
+    except Exception as err:  # a tag without these outputs, or data in no cache or remote
+        return [Para(f"Previous version {tag}: its splits could not be read ({type(err).__name__}: "
+                     f"{str(err)[:200]}); run `dvc pull` or `dvc push` at that tag.")]
+    diff = diff_splits(old, new)
+    lines = format_diff(diff, tag, "this version", limit).splitlines()
+    blocks: list[Block] = [Para(lines[0])]
+    rows = [[line[0], line[2:]] for line in lines[1:]]
+    if rows:
+        blocks.append(Table(["", "item (+ added, - removed, ~ changed, > moved)"], rows))
+    return blocks
+
+
+def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: Path | None = None,
+                 diff_items: int = 30) -> tuple[list[Block], dict]:
     counts = funnel_counts(data)
-    accepted = _read(data / "curated/qa.jsonl")
+    final = _read(data / "splits/train.jsonl") + _read(data / "splits/test.jsonl")
     gx = _json(reports / "validate/gx_results.json")
+    split_gx = _json(reports / "split/gx_results.json")
+    m = _json(reports / "split/metrics.json")
+    dedup = _json(reports / "split/dedup.json")
+    review = _json(reports / "split/review.json")
     evaluation = _json(reports / "eval/metrics.json")
     train_metrics = _json(reports / "train/metrics.json")
 
@@ -137,8 +195,8 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int) -> tup
          counts["sections_rejected"], counts["adds_up_sections"]],
         ["validate (candidates)", counts["candidates"], counts["accepted"], counts["quarantined"],
          counts["adds_up_candidates"]],
-        ["split (accepted)", counts["accepted"], f"{counts['train']} train", f"{counts['test']} test",
-         counts["adds_up_splits"]],
+        ["split (accepted)", counts["accepted"], f"{counts['train']} train + {counts['test']} test",
+         counts["split_dropped"], counts["adds_up_splits"]],
     ]))
     blocks.append(Para(f"Sections dropped at extraction as too short: {counts['sections_too_short']}."))
     if counts["paraphrases"] or counts["paraphrases_dropped"]:
@@ -147,45 +205,94 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int) -> tup
                            "(reasons starting paraphrase_)."))
     for title, key in (("Extraction drop reasons", "reasons_extract"),
                        ("Generation drop reasons", "reasons_generate"),
-                       ("Quarantine rules", "reasons_quarantine")):
+                       ("Quarantine rules", "reasons_quarantine"),
+                       ("Split drop reasons (review and dedup)", "reasons_split")):
         blocks.append(Heading(title))
         rows = [[reason, n] for reason, n in counts[key].items()]
         blocks.append(Table(["reason", "count"], rows, bar_column=1) if rows else Para("None."))
 
     blocks.append(Heading("Great Expectations"))
-    for run in ("candidates", "accepted"):
-        result = gx.get(run)
+    for title, result in (("validate: suite over candidates", gx.get("candidates")),
+                          ("validate: suite over accepted items", gx.get("accepted")),
+                          ("split: decontamination of test against train", split_gx or None)):
         if not result:
             continue
-        blocks.append(Para(f"Suite over {run} ({result['rows']} rows): "
-                           f"{'passed' if result['success'] else 'failed'}."))
-        blocks.append(Table(["expectation", "column", "success", "unexpected"], [
-            [e["expectation"], e["column"], e["success"], e["unexpected_count"]]
+        blocks.append(Para(f"{title} ({result['rows']} rows): "
+                           f"{'passed' if result['success'] else 'FAILED'}."))
+        blocks.append(Table(["expectation", "column", "result", "unexpected"], [
+            [e["expectation"], e["column"], "pass" if e["success"] else "FAIL", e["unexpected_count"]]
             for e in result["expectations"]]))
 
     blocks.append(Heading("Distributions"))
-    parsed = [parse_answer(q["answer"]) for q in accepted]
-    blocks.append(Para("Answer length in words:"))
-    blocks.append(Table(["words", "items"], histogram((len(words(q["answer"])) for q in accepted), 20),
-                        bar_column=1))
-    blocks.append(Para("Steps per answer:"))
-    blocks.append(Table(["steps", "items"], histogram((len(p.items) for p in parsed), 1), bar_column=1))
-    blocks.append(Para("Items per source and kind:"))
-    per = Counter((q["source"], q["kind"]) for q in accepted)
-    blocks.append(Table(["source", "kind", "items"],
-                        [[s, k, n] for (s, k), n in sorted(per.items())], bar_column=2))
+    parsed = [parse_answer(q["answer"]) for q in final]
+    blocks.append(Para(f"Over the {len(final)} items in the splits."))
+    blocks.append(Chart("Answer length in words", "items",
+                        [(label, n) for label, n in histogram((len(words(q["answer"])) for q in final), 20)]))
+    blocks.append(Chart("Steps per answer", "items",
+                        [(label, n) for label, n in histogram((len(p.items) for p in parsed), 1)]))
+    blocks.append(Chart("Items per source", "items", sorted(Counter(q["source"] for q in final).items())))
+    blocks.append(Chart("Items per kind", "items", sorted(Counter(q["kind"] for q in final).items())))
+
+    blocks.append(Heading("Dedup and leakage"))
+    if m:
+        blocks.append(Para(
+            f"Exact duplicates dropped: {m.get('dropped_exact_duplicate', 0)}; near duplicates "
+            f"dropped: {m.get('dropped_near_duplicate', 0)} in {m.get('dedup_clusters', 0)} clusters; "
+            f"similar pairs kept as different items (numbers differ, or paraphrases): "
+            f"{m.get('near_misses_kept', 0)}. Split groups: {m.get('groups', 0)} (largest "
+            f"{m.get('largest_group', 0)} items). Decontamination of test against train: "
+            f"{m.get('leaks', 0)} leaks (MinHash {m.get('leaks_minhash', 0)}, long n-gram "
+            f"{m.get('leaks_ngram', 0)}; expected 0)."))
+    clusters = dedup.get("clusters", [])
+    if clusters:
+        blocks.append(Table(["kept", "dropped", "reason", "similarity"], [
+            [f"{c['kept']}: {c['question']}", f"{d['id']}: {d['question']}", d["reason"], d["similarity"]]
+            for c in clusters[:20] for d in c["dropped"]]))
+        if len(clusters) > 20:
+            blocks.append(Para(f"… and {len(clusters) - 20} more clusters (reports/split/dedup.json)."))
+    else:
+        blocks.append(Para("No duplicate clusters."))
+    misses = dedup.get("near_misses", [])
+    if misses:
+        blocks.append(Table(["item", "similar item", "similarity", "kept because"],
+                            [[n["a"], n["b"], n["similarity"], n["why"]] for n in misses[:20]]))
+    leaks = dedup.get("leaks", [])
+    if leaks:
+        blocks.append(Table(["test item", "train item", "method", "evidence"],
+                            [[x["test_id"], x["train_id"], x["method"], x["evidence"]] for x in leaks]))
+
+    blocks.append(Heading("Human review"))
+    if review:
+        blocks.append(Para(
+            f"Decisions in data/review/decisions.jsonl: {review.get('review_decisions', 0)}. "
+            f"Reviewed {review.get('review_reviewed', 0)}: kept {review.get('review_kept', 0)}, "
+            f"vetoed {review.get('review_vetoed', 0)}, edited {review.get('review_edited', 0)}, "
+            f"edits rejected {review.get('review_edits_rejected', 0)}. Not applied: "
+            f"{review.get('review_stale', 0)} stale (the answer changed since review), "
+            f"{review.get('review_unknown', 0)} for items no longer in the data."))
+        rejected = review.get("rejected_edits", [])
+        if rejected:
+            blocks.append(Table(["item", "rules the edit broke"],
+                                [[r["id"], "; ".join(r["reasons"])] for r in rejected]))
+    else:
+        blocks.append(Para("No review results found."))
 
     blocks.append(Heading("Sample items"))
     rng = random.Random(seed)
-    for row in sorted(rng.sample(accepted, min(sample_items, len(accepted))), key=lambda q: q["id"]):
+    for row in sorted(rng.sample(final, min(sample_items, len(final))), key=lambda q: q["id"]):
         blocks.append(Item(row["question"], row["answer"], row["source_url"], row["kind"]))
+
+    blocks.append(Heading("Version diff"))
+    blocks.extend(version_diff(data, repo or Path("."), diff_items))
 
     blocks.append(Heading("Evaluation"))
     if evaluation:
         blocks.append(Para(
-            f"{evaluation.get('n_questions', 0)} test questions, greedy decoding, lr "
+            f"{evaluation.get('n_questions', 0)} test questions, lr "
             f"{train_metrics.get('lr', 'n/a')}. Strict conformance (all rules): base "
-            f"{evaluation.get('base_strict', 0):.2f}, tuned {evaluation.get('tuned_strict', 0):.2f}."))
+            f"{evaluation.get('base_strict', 0):.2f}, tuned {evaluation.get('tuned_strict', 0):.2f}. "
+            "Every model under test, the 95% intervals, the paired tests and the answers side by "
+            "side: reports/eval/report.html."))
         blocks.append(Table(["rule", "base", "tuned"], [
             [rule, f"{evaluation.get(f'base_rule_{rule}', 0):.2f}",
              f"{evaluation.get(f'tuned_rule_{rule}', 0):.2f}"] for rule in RULE_IDS]))
@@ -195,30 +302,64 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int) -> tup
 
 
 def render_markdown(blocks: list[Block], title: str) -> str:
+    """Markdown viewers render inline HTML, so scraped text outside code fences is escaped."""
+    md = lambda text: html.escape(str(text), quote=False)  # noqa: E731
     out = [f"# {title}", ""]
+
+    def table(headers, rows):
+        out.append("| " + " | ".join(headers) + " |")
+        out.append("|" + "---|" * len(headers))
+        for row in rows:
+            out.append("| " + " | ".join(md(c).replace("|", "\\|").replace("\n", " ")
+                                         for c in row) + " |")
+        out.append("")
+
     for block in blocks:
         if isinstance(block, Heading):
             out += [f"## {block.text}", ""]
         elif isinstance(block, Para):
-            out += [block.text, ""]
+            out += [md(block.text), ""]
         elif isinstance(block, Table):
-            out.append("| " + " | ".join(block.headers) + " |")
-            out.append("|" + "---|" * len(block.headers))
-            for row in block.rows:
-                out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
-            out.append("")
+            table(block.headers, block.rows)
+        elif isinstance(block, Chart):
+            out += [f"**{block.title}**", ""]
+            table(["", block.label], block.bars)
         elif isinstance(block, Item):
-            out += [f"**Q:** {block.question} _({block.kind}; [source]({block.source_url}))_", "",
-                    "```text", block.answer, "```", ""]
+            link = (f"[source](<{block.source_url}>)" if re.match(r"https?://", block.source_url)
+                    else f"source: {md(block.source_url)}")
+            out += [f"**Q:** {md(block.question)} _({block.kind}; {link})_", "",
+                    "~~~~text", block.answer, "~~~~", ""]
     return "\n".join(out)
+
+
+def svg_bars(chart: Chart) -> str:
+    """A horizontal bar chart as inline SVG: no script, no external resource."""
+    esc = html.escape
+    label_w, bar_w, row_h = 190, 360, 20
+    top = max((n for _, n in chart.bars), default=0) or 1
+    width, height = label_w + bar_w + 60, row_h * len(chart.bars) + 28
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" width="{width}" '
+             f'height="{height}" viewBox="0 0 {width} {height}">',
+             f"<title>{esc(chart.title)}</title>",
+             f'<text x="0" y="14" font-weight="bold">{esc(chart.title)}</text>']
+    for k, (label, n) in enumerate(chart.bars):
+        y = 24 + k * row_h
+        bar = round(bar_w * n / top)
+        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{esc(str(label)[:32])}</text>'
+                     f'<rect x="{label_w}" y="{y + 2}" width="{bar}" height="{row_h - 6}" fill="#3858e9"/>'
+                     f'<text x="{label_w + bar + 4}" y="{y + 13}">{n}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def render_html(blocks: list[Block], title: str) -> str:
     esc = html.escape
-    body = [f"<h1>{esc(title)}</h1>"]
+    toc = "".join(f'<li><a href="#{b.anchor}">{esc(b.text)}</a></li>' for b in blocks
+                  if isinstance(b, Heading))
+    body = [f"<h1>{esc(title)}</h1>", f'<nav><ul class="toc">{toc}</ul></nav>']
     for block in blocks:
         if isinstance(block, Heading):
-            body.append(f"<h2>{esc(block.text)}</h2>")
+            body.append(f'<h2 id="{block.anchor}">{esc(block.text)}</h2>')
         elif isinstance(block, Para):
             body.append(f"<p>{esc(block.text)}</p>")
         elif isinstance(block, Table):
@@ -235,17 +376,26 @@ def render_html(blocks: list[Block], title: str) -> str:
                 rows.append("<tr>" + "".join(cells) + "</tr>")
             head = "".join(f"<th>{esc(h)}</th>" for h in block.headers)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+        elif isinstance(block, Chart):
+            body.append(f"<figure>{svg_bars(block)}</figure>")
         elif isinstance(block, Item):
             url = esc(block.source_url, quote=True)
+            # Only web links become links: a scraped javascript: or data: URL stays text.
+            link = (f'<a href="{url}" rel="noopener noreferrer">source</a>'
+                    if re.match(r"https?://", block.source_url) else f"source: {url}")
             body.append(f'<div class="item"><p><b>Q:</b> {esc(block.question)} '
-                        f'<small>({esc(block.kind)}; <a href="{url}">source</a>)</small></p>'
+                        f"<small>({esc(block.kind)}; {link})</small></p>"
                         f"<pre>{esc(block.answer)}</pre></div>")
     style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
              "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem;"
-             "text-align:left}.bar{display:inline-block;height:.7rem;background:#3858e9}"
-             "pre{white-space:pre-wrap;background:#f6f7f7;padding:.5rem}")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
-            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+             "text-align:left;vertical-align:top}.bar{display:inline-block;height:.7rem;background:#3858e9}"
+             "pre{white-space:pre-wrap;background:#f6f7f7;padding:.5rem}figure{margin:.5rem 0}"
+             ".chart text{font:12px system-ui,sans-serif}.toc{columns:2}")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{esc(title)}</title><style>{style}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -254,10 +404,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="data")
     parser.add_argument("--reports", default="reports")
     parser.add_argument("--out", default="reports/dataset")
+    parser.add_argument("--repo", default=".", help="git repository for the version diff")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    blocks, counts = build_blocks(Path(args.data), Path(args.reports),
-                                  params.report.sample_items, params.seed)
+    blocks, counts = build_blocks(Path(args.data), Path(args.reports), params.report.sample_items,
+                                  params.seed, Path(args.repo), params.report.diff_items)
     title = "wpqa dataset review"
     write_text(f"{args.out}/report.md", render_markdown(blocks, title))
     write_text(f"{args.out}/report.html", render_html(blocks, title))

@@ -1,39 +1,68 @@
-"""The `eval` stage: do the base and the tuned model answer in the pattern?
+"""The `eval` stage: every model under test answers the same test questions; score them.
 
-Both models answer every test question (or the first `eval.limit`) greedily, from the
-same prompt the tuned model was trained on. "base" is the 4-bit base model with the
-adapter switched off, "tuned" the same 4-bit model with the adapter on, so the only
-difference between the two is what fine-tuning learned. Every answer is scored by
-`curation.pattern.check_answer`, the same rules that gate the dataset.
+`eval.models` lists the models: `base` (the 4-bit base with the adapter switched off),
+`tuned` (the same model with the adapter on, so the only difference is what fine-tuning
+learned) and any model behind an OpenAI-compatible endpoint. All answer every test
+question (or the first `eval.limit`) from the same prompt (`train.prompt`) with the same
+decoding preset; endpoint answers go through `wpqa.llm` and its persistent request
+cache, so a re-run pays nothing. With a sampling preset each question gets
+`eval.samples` answers, each with its seed recorded.
 
-Writes `predictions.jsonl` (Prediction records sorted by model then id) and
-`metrics.json` (strict and per-rule pass rates for both models) into the out folder.
+Each answer is scored by the pattern checker that gates the dataset (strict and per-rule),
+whether it stopped before the token limit, ROUGE-L, step-count error and step recall
+against the reference, and grounding in the item's source section. Per-question results
+(the mean over samples) give every headline number a 95% bootstrap interval and every
+pair of models a paired test.
+
+Writes into the out folder: `predictions.jsonl` (sorted by model, id, sample),
+`metrics.json` (flat keys: `tuned_strict`, `tuned_strict_ci_low`, `tuned_vs_base_strict_p`
+...), `comparisons.json`, `plots/rules.json` (per-rule pass rates for `dvc plots`) and the
+report `report.html` / `report.md`.
 
     python -m eval.evaluate --params params.yaml --test data/splits/test.jsonl \
-        --base models/base --adapter models/adapter --out reports/eval
+        --sections data/interim/sections.jsonl --base models/base \
+        --adapter models/adapter --out reports/eval
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Sequence
 
 import torch
 from tqdm import tqdm
 
+from curation.grounding import grounding_score
 from curation.pattern import RULE_IDS, check_answer
+from eval import metrics as stats
 from train.base import BaseModelError, resolve_base
-from train.prompt import encode_prompt
+from train.prompt import encode_prompt, format_prompt
 from train.qlora import (TrainDataError, load_base_4bit, load_pairs, load_tokenizer,
                          quiet_peft_deprecation)
-from wpqa.io import write_json, write_jsonl
-from wpqa.params import ParamsError, PatternParams, load_params
+from wpqa.io import read_jsonl, write_json, write_jsonl
+from wpqa.params import (Decoding, EvalParams, JudgeParams, ModelSpec, ParamsError,
+                         PatternParams, load_params)
 from wpqa.records import Prediction, QAPair, to_row
 
-MODELS = ("base", "tuned")
-GENERATE_BATCH = 16  # questions per generate() call; left-padded
+# Headline metrics: each gets a 95% interval per model and a paired test per model pair.
+# All are higher-is-better except step_count_error.
+HEADLINE = ("strict", "stopped", "rougeL", "step_count_error", "step_recall", "grounding",
+            "judge")
+SAMPLE_SEED_STRIDE = 1_000_003  # seed of sample s, batch starting at question i: seed + s*stride + i
 
+
+@dataclass(frozen=True)
+class Generated:
+    text: str
+    stopped: bool  # ended on EOS / finish_reason "stop", not at the token limit
+    seed: int | None = None
+
+
+# --------------------------------------------------------------------- local models
 
 def load_tuned(base_model, adapter_dir: str | Path):
     """The 4-bit base with the trained LoRA adapter attached (switchable off)."""
@@ -48,112 +77,404 @@ def load_tuned(base_model, adapter_dir: str | Path):
     return model
 
 
-def generate_answers(model, tokenizer, questions: list[str], *, max_new_tokens: int,
-                     batch_size: int = GENERATE_BATCH, progress: bool = True,
-                     desc: str = "generate") -> list[str]:
-    """Greedy answers, one per question, in order; generation stops at EOS."""
+def generation_config(tokenizer, decoding: Decoding):
     from transformers import GenerationConfig
 
-    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False,
-                              eos_token_id=tokenizer.eos_token_id,
-                              pad_token_id=tokenizer.pad_token_id)
+    if decoding.sampling:
+        return GenerationConfig(max_new_tokens=decoding.max_new_tokens, do_sample=True,
+                                temperature=decoding.temperature, top_p=decoding.top_p,
+                                top_k=decoding.top_k, eos_token_id=tokenizer.eos_token_id,
+                                pad_token_id=tokenizer.pad_token_id)
+    return GenerationConfig(max_new_tokens=decoding.max_new_tokens, do_sample=False,
+                            eos_token_id=tokenizer.eos_token_id,
+                            pad_token_id=tokenizer.pad_token_id)
+
+
+def generate_answers(model, tokenizer, questions: list[str], *, decoding: Decoding,
+                     batch_size: int, seed: int | None = None, progress: bool = True,
+                     desc: str = "generate") -> list[Generated]:
+    """One answer per question, in order, `batch_size` questions per generate() call.
+
+    Prompts are left-padded (with an attention mask) so every answer starts right after
+    its own prompt. When sampling, the batch starting at question i is drawn after
+    `torch.manual_seed(seed + i)`, and that seed is recorded with each of its answers.
+    """
+    config = generation_config(tokenizer, decoding)
     device = next(model.parameters()).device
-    answers: list[str] = []
+    pad = tokenizer.pad_token_id
+    answers: list[Generated] = []
     for start in tqdm(range(0, len(questions), batch_size), desc=desc, disable=not progress,
                       file=sys.stdout):
         prompts = [encode_prompt(tokenizer, q) for q in questions[start:start + batch_size]]
         width = max(len(p) for p in prompts)
-        input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(p)) + p
-                                  for p in prompts], device=device)
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
         attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts],
                                  device=device)
+        batch_seed = None
+        if decoding.sampling:
+            batch_seed = (seed or 0) + start
+            torch.manual_seed(batch_seed)
         with torch.inference_mode():
             output = model.generate(input_ids=input_ids, attention_mask=attention,
                                     generation_config=config)
         for row in output[:, width:].tolist():
-            if tokenizer.eos_token_id in row:
+            stopped = tokenizer.eos_token_id in row
+            if stopped:
                 row = row[:row.index(tokenizer.eos_token_id)]
-            answers.append(tokenizer.decode(row, skip_special_tokens=True).strip())
+            answers.append(Generated(tokenizer.decode(row, skip_special_tokens=True).strip(),
+                                     stopped, batch_seed))
     return answers
 
 
-def score_answers(pairs: list[QAPair], answers: list[str], model_name: str,
-                  bounds: PatternParams) -> list[Prediction]:
-    """One Prediction per pair, with the rules its answer failed."""
+def sample_seed(seed: int, sample: int) -> int:
+    return seed + sample * SAMPLE_SEED_STRIDE
+
+
+def answer_locally(model, tokenizer, name: str, questions: list[str], decoding: Decoding,
+                   batch_size: int, seed: int, progress: bool) -> list[list[Generated]]:
+    """[sample][question] answers of `base` (adapter off) or `tuned` (adapter on)."""
+    samples = []
+    for sample in range(decoding.samples):
+        def run():
+            return generate_answers(model, tokenizer, questions, decoding=decoding,
+                                    batch_size=batch_size, seed=sample_seed(seed, sample),
+                                    progress=progress, desc=f"{name} answers")
+        if name == "base" and hasattr(model, "disable_adapter"):
+            with model.disable_adapter():
+                samples.append(run())
+        else:
+            samples.append(run())
+    return samples
+
+
+# ------------------------------------------------------------------ endpoint models
+
+def endpoint_requests(questions: list[str], decoding: Decoding, seed: int) -> list[Any]:
+    """One chat request per (sample, question): the same prompt text the local models see.
+
+    OpenAI's API has no top-k; the endpoint gets temperature, top-p, max tokens and, when
+    sampling, the sample's seed (which also keys the request cache).
+    """
+    from wpqa.llm import ChatRequest, chat
+
+    requests = []
+    for sample in range(decoding.samples):
+        for question in questions:
+            requests.append(ChatRequest(
+                messages=chat("", format_prompt(question)),
+                temperature=decoding.temperature,
+                top_p=decoding.top_p if decoding.sampling else None,
+                seed=sample_seed(seed, sample) if decoding.sampling else None,
+                max_tokens=decoding.max_new_tokens))
+    return requests
+
+
+def answer_with_endpoint(client, questions: list[str], decoding: Decoding, seed: int,
+                         progress: bool, desc: str) -> list[list[Generated]]:
+    """[sample][question] answers from an OpenAI-compatible endpoint (through the cache).
+
+    A request that fails for good (error, budget) ends the stage with its reason: a
+    model's score over only some questions would not be comparable with the others.
+    """
+    from wpqa.llm import run_requests
+
+    requests = endpoint_requests(questions, decoding, seed)
+    replies = run_requests(client, requests, progress=progress, desc=desc)
+    failed = [r for r in replies if not r.ok]
+    if failed:
+        raise EndpointError(f"{desc}: {len(failed)} of {len(replies)} requests failed; first: "
+                            f"{failed[0].error} {failed[0].detail[:200]}")
+    answers = [Generated((r.text or "").strip(), r.finish_reason != "length", q.seed)
+               for r, q in zip(replies, requests)]
+    n = len(questions)
+    return [answers[s * n:(s + 1) * n] for s in range(decoding.samples)]
+
+
+class EndpointError(RuntimeError):
+    """An endpoint model could not answer every question."""
+
+
+def endpoint_client(spec: ModelSpec):
+    """A `wpqa.llm` client for an endpoint model: the shared request cache, its budget."""
+    from wpqa.llm import LLMClient, LLMConfig, Price
+
+    return LLMClient(LLMConfig(base_url=spec.base_url, model=spec.model,
+                               api_key_env=spec.api_key_env, max_usd=spec.max_usd,
+                               price=Price(*spec.price)))
+
+
+# -------------------------------------------------------------------------- judge
+
+JUDGE_PROMPTS = Path(__file__).resolve().parent / "prompts"
+
+
+def judge_requests(predictions: list[Prediction], prompt) -> list[Any]:
+    """One grading request per prediction, from the versioned judge prompt."""
+    from curation.llm_curate import JUDGE_SCHEMA
+    from wpqa.llm import ChatRequest
+
+    return [ChatRequest(messages=prompt.render(question=p.question, reference=p.reference,
+                                               answer=p.answer or "(empty answer)"),
+                        temperature=0.0, max_tokens=200, schema=JUDGE_SCHEMA,
+                        schema_name="judgement", prompt_version=prompt.version)
+            for p in predictions]
+
+
+def judge_predictions(predictions: list[Prediction], client, *, progress: bool = True,
+                      prompts_dir: Path = JUDGE_PROMPTS) -> tuple[list[Prediction], dict[str, int]]:
+    """Predictions with `scores["judge"]` (1-5) and the judge's reason added.
+
+    A reply that fails or does not parse leaves that answer without a judge score; the
+    counts say how many were judged and why the rest were not.
+    """
+    from curation.llm_curate import Invalid, load_prompt, parse_judge
+    from wpqa.llm import run_requests
+
+    prompt = load_prompt("judge", prompts_dir)
+    replies = run_requests(client, judge_requests(predictions, prompt), progress=progress,
+                           desc=f"judge ({prompt.version})")
+    judged: list[Prediction] = []
+    counts: dict[str, int] = {"judged": 0}
+    for prediction, reply in zip(predictions, replies, strict=True):
+        try:
+            if not reply.ok:
+                raise Invalid(reply.error, reply.detail)
+            score, reason = parse_judge(reply.text)
+        except Invalid as err:
+            counts[f"judge_{err.reason}"] = counts.get(f"judge_{err.reason}", 0) + 1
+            judged.append(prediction)
+            continue
+        counts["judged"] += 1
+        judged.append(replace(prediction, scores={**prediction.scores, "judge": float(score)},
+                              judge_reason=reason))
+    return judged, counts
+
+
+def judge_client(params: JudgeParams):
+    from wpqa.llm import LLMClient, LLMConfig, Price
+
+    return LLMClient(LLMConfig(base_url=params.base_url, model=params.model,
+                               api_key_env=params.api_key_env, max_usd=params.max_usd,
+                               price=Price(*params.price)))
+
+
+# ------------------------------------------------------------------------ scoring
+
+def section_text(section: dict[str, Any]) -> str:
+    """The text of a source section that grounding compares an answer with."""
+    parts = [section.get("heading", ""), *section.get("paragraphs", [])]
+    for items in section.get("ordered_lists", []) + section.get("unordered_lists", []):
+        parts += items
+    parts += section.get("notes", [])
+    return "\n".join(p for p in parts if p)
+
+
+def score_answers(pairs: list[QAPair], answers: Sequence[Generated | str], model_name: str,
+                  bounds: PatternParams, *, sources: dict[str, str] | None = None,
+                  step_match_f1: float = 0.5, sample: int = 0) -> list[Prediction]:
+    """One Prediction per pair: the rules its answer failed and its reference scores."""
+    sources = sources or {}
     predictions = []
-    for pair, answer in zip(pairs, answers, strict=True):
+    for pair, generated in zip(pairs, answers, strict=True):
+        if isinstance(generated, str):
+            generated = Generated(generated, True)
+        answer = generated.text
         failed = sorted({failure.rule for failure in check_answer(answer, pair.kind, bounds)})
-        predictions.append(Prediction(id=pair.id, model=model_name, question=pair.question,
-                                      kind=pair.kind, reference=pair.answer, answer=answer,
-                                      conforms=not failed, failed_rules=failed))
+        scores = {
+            "rougeL": round(stats.rouge_l(answer, pair.answer), 4),
+            "step_count_error": float(stats.step_count_error(answer, pair.answer)),
+            "step_recall": round(stats.step_recall(answer, pair.answer, step_match_f1), 4),
+        }
+        if pair.section_id in sources:
+            scores["grounding"] = round(grounding_score(answer, sources[pair.section_id]), 4)
+        predictions.append(Prediction(
+            id=pair.id, model=model_name, question=pair.question, kind=pair.kind,
+            reference=pair.answer, answer=answer, conforms=not failed, failed_rules=failed,
+            sample=sample, seed=generated.seed, stopped=generated.stopped, scores=scores,
+            section_id=pair.section_id, source_url=pair.source_url))
     return predictions
 
 
-def summarize(predictions: list[Prediction]) -> dict[str, float | int]:
-    """Flat metrics: <model>_strict, <model>_rule_<id> pass rates, the gain, the count."""
-    metrics: dict[str, float | int] = {}
-    counts = set()
-    for model_name in MODELS:
-        rows = [p for p in predictions if p.model == model_name]
-        counts.add(len(rows))
-        n = max(len(rows), 1)
-        metrics[f"{model_name}_strict"] = round(sum(p.conforms for p in rows) / n, 4)
-        for rule in RULE_IDS:
-            passed = sum(rule not in p.failed_rules for p in rows)
-            metrics[f"{model_name}_rule_{rule}"] = round(passed / n, 4)
-    if len(counts) != 1:
-        raise ValueError(f"base and tuned answered different numbers of questions: {counts}")
-    metrics["tuned_minus_base"] = round(metrics["tuned_strict"] - metrics["base_strict"], 4)
-    metrics["n_questions"] = counts.pop()
-    return metrics
-
-
 def sort_predictions(predictions: list[Prediction]) -> list[Prediction]:
-    return sorted(predictions, key=lambda p: (p.model, p.id))
+    return sorted(predictions, key=lambda p: (p.model, p.id, p.sample))
 
 
-def evaluate(model, tokenizer, pairs: list[QAPair], *, max_new_tokens: int,
-             bounds: PatternParams, progress: bool = True) -> list[Prediction]:
-    """Predictions of the base (adapter off) and tuned (adapter on) model, sorted."""
+def prediction_value(prediction: Prediction, metric: str) -> float | None:
+    if metric == "strict":
+        return float(prediction.conforms)
+    if metric == "stopped":
+        return float(prediction.stopped)
+    if metric.startswith("rule_"):
+        return float(metric[5:] not in prediction.failed_rules)
+    return prediction.scores.get(metric)
+
+
+def per_question(predictions: list[Prediction], model: str, metric: str) -> dict[str, float]:
+    """question id -> the metric's mean over that model's samples (ids without it left out)."""
+    grouped: dict[str, list[float]] = {}
+    for p in predictions:
+        if p.model != model:
+            continue
+        value = prediction_value(p, metric)
+        if value is not None:
+            grouped.setdefault(p.id, []).append(value)
+    return {qid: sum(v) / len(v) for qid, v in sorted(grouped.items())}
+
+
+def model_order(predictions: list[Prediction], models: Sequence[str] | None) -> list[str]:
+    names = list(models) if models else sorted({p.model for p in predictions})
+    return [m for m in names if any(p.model == m for p in predictions)]
+
+
+def summarize(predictions: list[Prediction], models: Sequence[str] | None = None, *,
+              resamples: int = 2000, seed: int = 0) -> tuple[dict[str, Any], list[dict]]:
+    """Flat metrics and the pairwise comparisons, from per-question results.
+
+    For each model: `<m>_<metric>` with `_ci_low`/`_ci_high` (95% bootstrap) for the
+    headline metrics and `<m>_rule_<id>` pass rates. For each pair (later in the list vs
+    earlier): `<a>_vs_<b>_<metric>_diff` and `_p`. Comparisons (with intervals and the
+    test used) are returned as rows for the report.
+    """
+    names = model_order(predictions, models)
+    ids = {m: sorted({p.id for p in predictions if p.model == m}) for m in names}
+    if len({tuple(v) for v in ids.values()}) > 1:
+        raise ValueError("models answered different questions: "
+                         + ", ".join(f"{m} {len(v)}" for m, v in ids.items()))
+    metrics: dict[str, Any] = {"n_questions": len(ids[names[0]]) if names else 0}
+    present = [name for name in HEADLINE
+               if all(per_question(predictions, m, name) for m in names)]
+    for m in names:
+        for name in present:
+            values = list(per_question(predictions, m, name).values())
+            interval = stats.bootstrap_interval(values, resamples, seed)
+            metrics[f"{m}_{name}"] = round(interval.mean, 4)
+            metrics[f"{m}_{name}_ci_low"] = round(interval.low, 4)
+            metrics[f"{m}_{name}_ci_high"] = round(interval.high, 4)
+        for rule in RULE_IDS:
+            values = list(per_question(predictions, m, f"rule_{rule}").values())
+            metrics[f"{m}_rule_{rule}"] = round(sum(values) / max(len(values), 1), 4)
+    comparisons = []
+    for b, a in itertools.combinations(names, 2):
+        for name in present:
+            av, bv = per_question(predictions, a, name), per_question(predictions, b, name)
+            common = sorted(set(av) & set(bv))
+            result = stats.compare([av[q] for q in common], [bv[q] for q in common],
+                                   resamples, seed)
+            key = f"{a}_vs_{b}_{name}"
+            metrics[f"{key}_diff"] = round(result.diff, 4)
+            metrics[f"{key}_p"] = round(result.p_value, 4)
+            comparisons.append({"a": a, "b": b, "metric": name, "diff": round(result.diff, 4),
+                                "ci_low": round(result.low, 4), "ci_high": round(result.high, 4),
+                                "p_value": round(result.p_value, 6), "test": result.test,
+                                "n": len(common)})
+    return metrics, comparisons
+
+
+def rule_plot_rows(metrics: dict[str, Any], models: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows for the `dvc plots` bar chart of per-rule pass rates."""
+    return [{"rule": f"{rule} ({m})", "model": m, "pass_rate": metrics[f"{m}_rule_{rule}"]}
+            for rule in RULE_IDS for m in models if f"{m}_rule_{rule}" in metrics]
+
+
+# --------------------------------------------------------------------------- stage
+
+def evaluate(pairs: list[QAPair], params: EvalParams, bounds: PatternParams, *, seed: int,
+             local_model=None, tokenizer=None, clients: dict[str, Any] | None = None,
+             sources: dict[str, str] | None = None, progress: bool = True) -> list[Prediction]:
+    """Every model in `params.models` answers every pair; predictions sorted."""
+    decoding = params.resolved_decoding()
     questions = [pair.question for pair in pairs]
-    with model.disable_adapter():
-        base = generate_answers(model, tokenizer, questions, max_new_tokens=max_new_tokens,
-                                progress=progress, desc="base answers")
-    tuned = generate_answers(model, tokenizer, questions, max_new_tokens=max_new_tokens,
-                             progress=progress, desc="tuned answers")
-    return sort_predictions(score_answers(pairs, base, "base", bounds)
-                            + score_answers(pairs, tuned, "tuned", bounds))
+    clients = clients or {}
+    predictions: list[Prediction] = []
+    for spec in params.models:
+        if spec.is_endpoint:
+            client = clients.get(spec.name) or endpoint_client(spec)
+            by_sample = answer_with_endpoint(client, questions, decoding, seed, progress,
+                                             desc=f"{spec.name} answers")
+        else:
+            by_sample = answer_locally(local_model, tokenizer, spec.name, questions, decoding,
+                                       params.batch_size, seed, progress)
+        for sample, answers in enumerate(by_sample):
+            predictions += score_answers(pairs, answers, spec.name, bounds, sources=sources,
+                                         step_match_f1=params.step_match_f1, sample=sample)
+    if params.judge.enabled:
+        client = clients.get("judge") or judge_client(params.judge)
+        predictions, counts = judge_predictions(predictions, client, progress=progress)
+        if progress:
+            print("eval: judge " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return sort_predictions(predictions)
+
+
+def load_sections(path: str | Path | None, pairs: list[QAPair]) -> dict[str, dict[str, Any]]:
+    """section_id -> section row, for the test items' sections."""
+    if not path:
+        return {}
+    wanted = {pair.section_id for pair in pairs}
+    return {row["section_id"]: row for row in read_jsonl(path)
+            if row.get("section_id") in wanted}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--test", required=True, help="data/splits/test.jsonl")
+    parser.add_argument("--sections", help="data/interim/sections.jsonl (for grounding)")
     parser.add_argument("--base", required=True, help="models/base")
     parser.add_argument("--adapter", required=True, help="models/adapter")
     parser.add_argument("--out", required=True, help="reports/eval")
     args = parser.parse_args(argv)
+    from eval.report import write_report
+
     try:
         params = load_params(args.params)
         pairs = sorted(load_pairs(args.test), key=lambda p: p.id)
         if params.eval.limit:
             pairs = pairs[:params.eval.limit]
-        ref = resolve_base(args.base)
-        tokenizer = load_tokenizer(ref)
-        model = load_tuned(load_base_4bit(ref), args.adapter)
+        sections = load_sections(args.sections, pairs)
+        sources = {sid: section_text(row) for sid, row in sections.items()}
+        model = tokenizer = None
+        if any(not spec.is_endpoint for spec in params.eval.models):
+            ref = resolve_base(args.base)
+            tokenizer = load_tokenizer(ref)
+            model = load_tuned(load_base_4bit(ref), args.adapter)
     except (ParamsError, TrainDataError, BaseModelError) as err:
         print(f"eval: {err}", file=sys.stderr)
         return 2
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    decoding = params.eval.resolved_decoding()
+    if isinstance(limit, int) and decoding.max_new_tokens >= limit:
+        print(f"eval: note: up to {decoding.max_new_tokens} new tokens (decoding "
+              f"{decoding.preset}) reach past the base model's context of {limit} positions; "
+              "answers that long degrade (set eval.max_new_tokens to stay inside)", file=sys.stderr)
+    missing = sorted({p.section_id for p in pairs} - set(sources)) if args.sections else []
+    if missing:
+        print(f"eval: {len(missing)} test items' sections are not in {args.sections} "
+              f"(e.g. {missing[0]}); grounding is left out for them", file=sys.stderr)
     started = time.perf_counter()
-    predictions = evaluate(model, tokenizer, pairs, max_new_tokens=params.eval.max_new_tokens,
-                           bounds=params.pattern)
-    metrics = summarize(predictions)
+    from wpqa.llm import LLMConfigError
+
+    try:
+        predictions = evaluate(pairs, params.eval, params.pattern, seed=params.seed,
+                               local_model=model, tokenizer=tokenizer, sources=sources)
+    except LLMConfigError as err:
+        print(f"eval: {err}", file=sys.stderr)
+        return 2
+    except EndpointError as err:
+        print(f"eval: {err}", file=sys.stderr)
+        return 1
+    names = [spec.name for spec in params.eval.models]
+    metrics, comparisons = summarize(predictions, names, resamples=params.eval.bootstrap_resamples,
+                                     seed=params.seed)
     out = Path(args.out)
     write_jsonl(out / "predictions.jsonl", (to_row(p) for p in predictions))
     write_json(out / "metrics.json", metrics)
+    write_json(out / "comparisons.json", comparisons)
+    write_json(out / "plots" / "rules.json", rule_plot_rows(metrics, names))
+    write_report(out, predictions, metrics, comparisons, names,
+                 decoding=params.eval.resolved_decoding(), sections=sections)
+    summary = ", ".join(f"{m} {metrics[f'{m}_strict']:.2f}" for m in names)
     print(f"eval: {metrics['n_questions']} questions in {time.perf_counter() - started:.0f} s; "
-          f"strict conformance base {metrics['base_strict']:.2f}, "
-          f"tuned {metrics['tuned_strict']:.2f}; written to {out}")
+          f"strict conformance {summary}; report {out / 'report.html'}")
     return 0
 
 

@@ -58,3 +58,28 @@ def docs_model(body: dict[str, Any]) -> str:
                     f"Can you tell me how to {task_words}?", f"Steps to {task_words}?"]
         return json.dumps({"questions": variants[:n]})
     return "Hello."
+
+
+def pattern_answerer(body: dict[str, Any]) -> str:
+    """A well-behaved model under evaluation: answers the eval prompt in the list pattern.
+
+    "How do I X?" gets steps to X; any other question the possible solutions.
+    """
+    prompt = body["messages"][-1]["content"]
+    question = re.search(r"^Question: (.*)$", prompt, re.MULTILINE).group(1).strip()
+    match = re.match(r"How do I (.*?)\??$", question)
+    if match:
+        task = match.group(1)
+        return (f"To {task}, follow these steps:\n1. Open the dashboard of your site.\n"
+                f"2. Find the screen where you {task}.\n3. Confirm the change when asked.")
+    return ("Here are the possible solutions to the problem:\n1. Clear your browser cache and "
+            "reload the page.\n2. Deactivate the plugin and activate it again.")
+
+
+def eval_judge(body: dict[str, Any]) -> str:
+    """The eval judge: 5 when the candidate is a numbered list, else 1; one reason each."""
+    text = body["messages"][-1]["content"]
+    candidate = between(text, "<<<CANDIDATE", "CANDIDATE>>>")
+    if re.search(r"^1\. ", candidate, re.MULTILINE):
+        return json.dumps({"score": 5, "reason": "Same steps as the reference."})
+    return json.dumps({"score": 1, "reason": "No steps <script>at all</script>."})

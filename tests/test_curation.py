@@ -6,14 +6,20 @@ import pytest
 from curation.extract import extract_sections
 from curation.generate import (generate_candidates, generate_from_section, problem_question,
                                steps_question, task_from_heading)
-from curation.split import SplitError, card_metadata, split_by_page
+from curation.split import SplitError, card_metadata, license_for, split_by_page
 from curation.validate import GateError, check_candidates, validate_candidates
 from tests.conftest import ROOT, SHARED_FIXTURES
+from wpqa.hub import card_metadata_problems, size_categories, size_category
 from wpqa.params import ExtractParams, SplitParams, ValidateParams
 from wpqa.records import Page, QAPair, Section
 
 HTML = (ROOT / "tests/fixtures/tiny_docs_page.html").read_text()
 EXTRACT = ExtractParams(min_section_words=3)
+
+
+def split_params(test_size):
+    return SplitParams(test_size=test_size, near_dup_threshold=0.7, num_perm=128, shingle_words=3,
+                       leak_ngram_words=13, licenses={"*": "mit"})
 
 
 def page(body=HTML, kind="html", url="https://docs.example.test/drafts/"):
@@ -137,29 +143,49 @@ def test_validate_stops_when_too_few_survive(bounds):
 
 def test_split_groups_pages_and_hits_count():
     items = [qa(i, f"How do I do task {i}?", GOOD, url=f"https://docs.example.test/p{i % 10}/") for i in range(100)]
-    train, test = split_by_page(items, SplitParams(test_size=30), seed=42)
+    train, test = split_by_page(items, split_params(30), seed=42)
     assert len(test) == 30 and len(train) == 70
     assert not {q.source_url for q in train} & {q.source_url for q in test}
-    again = split_by_page(list(reversed(items)), SplitParams(test_size=30), seed=42)
+    again = split_by_page(list(reversed(items)), split_params(30), seed=42)
     assert again == (train, test)  # file order does not matter
-    assert split_by_page(items, SplitParams(test_size=30), seed=7) != (train, test)
-    assert len(split_by_page(items, SplitParams(test_size=0.2), seed=42)[1]) == 20
+    assert split_by_page(items, split_params(30), seed=7) != (train, test)
+    assert len(split_by_page(items, split_params(0.2), seed=42)[1]) == 20
+
+
+def test_split_refuses_when_no_group_fits_the_test_size():
+    items = [qa(i, f"Q {i}?", GOOD, url=f"https://docs.example.test/p{i % 2}/") for i in range(10)]
+    with pytest.raises(SplitError, match="no group of items fits in a test split of 2: the smallest has 5"):
+        split_by_page(items, split_params(2), seed=1)
 
 
 def test_split_refuses_a_test_set_as_large_as_the_data():
     items = [qa(i, f"Q {i}?", GOOD) for i in range(5)]
     with pytest.raises(SplitError, match="asks for 30 test items but only 5"):
-        split_by_page(items, SplitParams(test_size=30), seed=1)
+        split_by_page(items, split_params(30), seed=1)
 
 
 def test_card_metadata_uses_hub_values():
-    meta = card_metadata([qa(1, "Q?", GOOD)], [qa(2, "R?", GOOD)])
+    items = [qa(1, "Q?", GOOD), qa(2, "R?", GOOD, url="https://developer.wordpress.org/x/")]
+    meta = card_metadata(items[:1], items[1:], {"docs.example.test": "mit", "wordpress.org": "gpl-2.0"})
     from huggingface_hub import DatasetCardData
     data = DatasetCardData(**meta)
-    assert data.license == "mit" and data.size_categories == ["n<1K"]
+    assert data.license == ["gpl-2.0", "mit"] and data.size_categories == ["n<1K"]
+    assert card_metadata_problems(meta) == []
     splits = meta["dataset_info"]["splits"]
     assert [(s["name"], s["num_examples"]) for s in splits] == [("train", 1), ("test", 1)]
     assert all(s["num_bytes"] > 0 for s in splits)
+    bad = {**meta, "license": "GPLv2+", "task_categories": ["qa"], "size_categories": ["n>1M"]}
+    problems = card_metadata_problems(bad)
+    assert len(problems) == 3 and "license 'GPLv2+'" in problems[0]
+
+
+def test_license_by_host_and_parent_domain():
+    licenses = {"sample.wpqa.test": "mit", "wordpress.org": "gpl-2.0", "*": "unknown"}
+    assert license_for("https://sample.wpqa.test/docs/", licenses) == "mit"
+    assert license_for("https://developer.wordpress.org/plugins/", licenses) == "gpl-2.0"
+    assert license_for("https://yoast.com/help/", licenses) == "unknown"
+    assert size_category(999) == "n<1K" and size_category(100_000) == "100K<n<1M"
+    assert size_category(5_000_000) in size_categories()
 
 
 @pytest.mark.skipif(not SHARED_FIXTURES.exists(), reason="../shared fixtures absent")

@@ -67,7 +67,9 @@ def test_killed_run_resumes_without_resending_finished_calls(tmp_path, sig):
                                                                    f"Click button {i} there."])
                 for i in range(12)]
     write_sections(tmp_path, sections)
-    with ScriptedOpenAI(responder=docs_model, latency=0.3) as server:
+    # 1 s a reply, 2 at a time: the run needs ~6 s, so the signal sent after the 5th
+    # request lands mid-run even when a loaded machine starves this test's polling loop.
+    with ScriptedOpenAI(responder=docs_model, latency=1.0) as server:
         write_params(tmp_path / "params.yaml", server, judge=False, paraphrases=0,
                      llm={"concurrency": 2})
         proc = subprocess.Popen(stage(tmp_path), cwd=ROOT, env=env("k-1234"),

@@ -90,3 +90,44 @@ def test_test_size_count_or_fraction():
 def test_missing_file(tmp_path):
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+# --------------------------------------------------------------------- eval models
+
+def test_eval_models_default_to_base_and_tuned_with_greedy_decoding():
+    params = load_params(ROOT / "params.yaml")
+    assert [m.name for m in params.eval.models] == ["base", "tuned"]
+    assert not any(m.is_endpoint for m in params.eval.models)
+    decoding = params.eval.resolved_decoding()
+    assert (decoding.preset, decoding.sampling, decoding.max_new_tokens) == ("greedy", False, 200)
+
+
+def test_thesis_preset_and_an_endpoint_model():
+    raw = with_change("eval.models", ["base", "tuned", {
+        "name": "qwen_vllm", "model": "Qwen/Qwen2.5-7B-Instruct",
+        "base_url": "http://localhost:8000/v1"}])
+    raw["eval"].update(decoding="thesis", samples=3)
+    params = parse_params(raw)
+    endpoint = params.eval.models[2]
+    assert endpoint.is_endpoint and endpoint.model == "Qwen/Qwen2.5-7B-Instruct"
+    decoding = params.eval.resolved_decoding()
+    assert (decoding.temperature, decoding.top_p, decoding.top_k, decoding.max_new_tokens,
+            decoding.samples) == (1.0, 0.9, 50, 500, 3)
+    raw["eval"]["max_new_tokens"] = 64
+    assert parse_params(raw).eval.resolved_decoding().max_new_tokens == 64
+
+
+@pytest.mark.parametrize("models, samples, message", [
+    ([], 1, "eval.models: empty"),
+    (["base", "base"], 1, "eval.models: duplicate names"),
+    (["Tuned"], 1, "allowed: a snake_case identifier"),
+    (["gpt4"], 1, "needs `model` (the served model id) and `base_url`"),
+    ([{"name": "tuned", "model": "x", "base_url": "http://h/v1"}], 1, "an endpoint model needs another name"),
+    ([{"name": "gpt", "model": "x", "base_url": "http://h/v1", "key": "sk"}], 1, "eval.models.key: unknown key"),
+    (["base", "tuned"], 3, "eval.samples: got 3; greedy decoding gives one answer"),
+])
+def test_bad_eval_models_name_the_key(models, samples, message):
+    raw = with_change("eval.models", models)
+    raw["eval"]["samples"] = samples
+    with pytest.raises(ParamsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_params(raw)

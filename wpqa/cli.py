@@ -18,6 +18,11 @@ ORG/NAME [--dry-run]` work on the trained adapter (see `train.export`, `train.as
 
 `wpqa curate [--dry-run]` runs the generate stage with params.yaml's `generate.backend`;
 `--dry-run` prints the LLM requests, tokens and cost a run would need, and sends nothing.
+`wpqa review export|import` writes a review sheet and merges a filled one into
+`data/review/decisions.jsonl` (see `curation.review`); `wpqa diff REV_A REV_B` lists the
+items that changed between two versions of the splits (see `curation.versions`);
+`wpqa publish --repo-id ORG/NAME [--dry-run]` pushes `data/hf/` to the Hub
+(see `curation.publish`).
 """
 from __future__ import annotations
 
@@ -145,6 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["openai-ft"]:
         from train.openai_ft import openai_ft_command
         return openai_ft_command(argv[1:])
+    if argv[:1] == ["review"]:
+        from curation.review import review_command
+        return review_command(argv[1:])
+    if argv[:1] == ["diff"]:
+        from curation.versions import diff_command
+        return diff_command(argv[1:])
+    if argv[:1] == ["publish"]:
+        from curation.publish import publish_command
+        return publish_command(argv[1:])
     parser = argparse.ArgumentParser(prog="wpqa", description="wpqa: WordPress docs to list-format Q&A")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="check Q&A rows against the list-format pattern")
@@ -170,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
                         "(default .cache/llm/requests.sqlite, or $WPQA_LLM_CACHE)")
     curate.add_argument("--dry-run", action="store_true",
                         help="print the requests, tokens and cost a run would need; send nothing")
+    commands.add_parser("review", help="export a review sheet or import a filled one; see "
+                        "`wpqa review --help`")
+    commands.add_parser("diff", help="items added, removed, changed and moved between two "
+                        "revisions of the splits; see `wpqa diff --help`")
+    commands.add_parser("publish", help="push data/hf to a Hugging Face dataset repo; see "
+                        "`wpqa publish --help`")
     args = parser.parse_args(argv)
     if args.command == "curate":
         return curate_command(args)

@@ -162,6 +162,11 @@ class ValidateParams:
 @dataclass(frozen=True)
 class SplitParams:
     test_size: float  # a count when >= 1 and whole, else a fraction
+    near_dup_threshold: float  # Jaccard of word shingles that makes two items near duplicates
+    num_perm: int  # MinHash permutations
+    shingle_words: int  # words per shingle
+    leak_ngram_words: int  # a run of this many words shared by test and train is a leak
+    licenses: dict  # source host -> Hub license id; "*" for any other host
 
     def __post_init__(self):
         size = self.test_size
@@ -169,6 +174,21 @@ class SplitParams:
             raise ParamsError(
                 f"split.test_size: got {size}; allowed: a whole count >= 1 (e.g. 30) "
                 "or a fraction 0 < f < 1 (e.g. 0.06)")
+        if not 0 < self.near_dup_threshold <= 1:
+            raise ParamsError(f"split.near_dup_threshold: got {self.near_dup_threshold}; "
+                              "allowed: 0 < value <= 1 (e.g. 0.7)")
+        _at_least("split.num_perm", self.num_perm, 16)
+        _at_least("split.shingle_words", self.shingle_words, 1)
+        _at_least("split.leak_ngram_words", self.leak_ngram_words, 4)
+        if not isinstance(self.licenses, dict) or not self.licenses:
+            raise ParamsError("split.licenses: expected a mapping of source host to a Hub license "
+                              "id, e.g. {sample.wpqa.test: mit, '*': unknown}")
+        from wpqa.hub import HUB_LICENSES
+        for host, license_id in self.licenses.items():
+            if license_id not in HUB_LICENSES:
+                raise ParamsError(f"split.licenses.{host}: got {license_id!r}; allowed: a Hub "
+                                  f"license id, e.g. {', '.join(HUB_LICENSES[:12])} … (see "
+                                  "https://huggingface.co/docs/hub/repositories-licenses)")
 
     def test_count(self, n_items: int) -> int:
         """How many items the test split should hold for `n_items` items."""
@@ -287,22 +307,149 @@ class OpenAIFTParams:
             raise ParamsError("openai_ft.suffix: at most 64 characters")
 
 
+LOCAL_MODELS = ("base", "tuned")
+_MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 @dataclass(frozen=True)
-class EvalParams:
-    max_new_tokens: int
-    limit: int
+class ModelSpec:
+    """One model under test: `base`, `tuned`, or a model behind an OpenAI-compatible endpoint.
+
+    The name prefixes the flat metric keys (`tuned_strict`, `gpt4o_rougeL`), so it is a
+    snake_case identifier. An endpoint entry names the served model and the base URL; its
+    key (if any) comes from the environment variable `api_key_env`, never from params.
+    """
+
+    name: str
+    model: str = ""
+    base_url: str = ""
+    api_key_env: str = ""
+    price: tuple[float, ...] = (0.0, 0.0)  # USD per 1M tokens [input, output]; 0, 0 when local
+    max_usd: float = 1.0  # hard cap on this model's spend per run (cache hits are free)
 
     def __post_init__(self):
-        _at_least("eval.max_new_tokens", self.max_new_tokens, 1)
+        if len(self.price) != 2 or min(self.price) < 0:
+            raise ParamsError(f"eval.models: {self.name!r} price: got {list(self.price)}; "
+                              "allowed: [input_usd_per_1M, output_usd_per_1M], numbers >= 0")
+        _at_least("eval.models max_usd", self.max_usd, 0.0)
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise ParamsError(f"eval.models: {self.name!r} base_url {self.base_url!r}; allowed: "
+                              "an http(s) URL ending in /v1, e.g. http://localhost:8000/v1")
+        if "api.openai.com" in self.base_url and not any(self.price):
+            raise ParamsError(f"eval.models: {self.name!r} calls the paid OpenAI API; set "
+                              "`price: [input_usd_per_1M, output_usd_per_1M]` so `max_usd` "
+                              "can cap the spend")
+        if not _MODEL_NAME.match(self.name) or "_vs_" in self.name:
+            raise ParamsError(f"eval.models: name {self.name!r}; allowed: a snake_case "
+                              "identifier (a-z, 0-9, _; no '_vs_'), e.g. base, tuned, gpt4o_mini")
+        if self.name in LOCAL_MODELS:
+            if self.model or self.base_url:
+                raise ParamsError(f"eval.models: {self.name!r} is the local {self.name} model; "
+                                  "an endpoint model needs another name")
+        elif not (self.model and self.base_url):
+            raise ParamsError(f"eval.models: {self.name!r} is not base or tuned, so it is an "
+                              "endpoint model and needs `model` (the served model id) and "
+                              "`base_url` (e.g. http://localhost:8000/v1)")
+
+    @property
+    def is_endpoint(self) -> bool:
+        return self.name not in LOCAL_MODELS
+
+    @classmethod
+    def from_text(cls, text: str) -> "ModelSpec":
+        """A bare list entry: `base` or `tuned`."""
+        return cls(name=text)
+
+
+@dataclass(frozen=True)
+class JudgeParams:
+    """The optional LLM judge: grades each answer against the reference, 1-5 with a reason."""
+
+    enabled: bool = False
+    model: str = "gpt-4o-mini"
+    base_url: str = "https://api.openai.com/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    price: tuple[float, ...] = (0.15, 0.60)  # USD per 1M tokens [input, output]
+    max_usd: float = 1.0
+
+    def __post_init__(self):
+        if len(self.price) != 2 or min(self.price) < 0:
+            raise ParamsError(f"eval.judge.price: got {list(self.price)}; allowed: "
+                              "[input_usd_per_1M, output_usd_per_1M], numbers >= 0")
+        _at_least("eval.judge.max_usd", self.max_usd, 0.0)
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ParamsError(f"eval.judge.base_url: got {self.base_url!r}; allowed: an http(s) "
+                              "URL ending in /v1")
+        if self.enabled and not self.model.strip():
+            raise ParamsError("eval.judge.model: must name the judge model")
+
+
+# name -> (temperature, top_p, top_k, max_new_tokens); temperature 0 = greedy.
+DECODING_PRESETS = {
+    "greedy": (0.0, 1.0, 0, 200),
+    "thesis": (1.0, 0.9, 50, 500),  # the settings the thesis evaluated with
+}
+
+
+@dataclass(frozen=True)
+class Decoding:
+    preset: str
+    temperature: float
+    top_p: float
+    top_k: int
+    max_new_tokens: int
+    samples: int
+
+    @property
+    def sampling(self) -> bool:
+        return self.temperature > 0
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    models: tuple[ModelSpec, ...]
+    decoding: str
+    max_new_tokens: int
+    samples: int
+    batch_size: int
+    limit: int
+    step_match_f1: float
+    bootstrap_resamples: int
+    judge: JudgeParams = field(default_factory=JudgeParams)
+
+    def __post_init__(self):
+        if not self.models:
+            raise ParamsError("eval.models: empty; allowed: a list such as [base, tuned]")
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ParamsError(f"eval.models: duplicate names in {names}")
+        _one_of("eval.decoding", self.decoding, tuple(DECODING_PRESETS))
+        _at_least("eval.max_new_tokens", self.max_new_tokens, 0)
+        _at_least("eval.samples", self.samples, 1)
+        if self.decoding == "greedy" and self.samples != 1:
+            raise ParamsError(f"eval.samples: got {self.samples}; greedy decoding gives one "
+                              "answer per question, so allowed: 1 (or eval.decoding: thesis)")
+        _at_least("eval.batch_size", self.batch_size, 1)
         _at_least("eval.limit", self.limit, 0)
+        if not 0 < self.step_match_f1 <= 1:
+            raise ParamsError(f"eval.step_match_f1: got {self.step_match_f1}; allowed: 0 < f <= 1")
+        _at_least("eval.bootstrap_resamples", self.bootstrap_resamples, 100)
+
+    def resolved_decoding(self) -> Decoding:
+        """The preset's settings; a non-zero eval.max_new_tokens overrides its limit."""
+        temperature, top_p, top_k, max_new = DECODING_PRESETS[self.decoding]
+        return Decoding(self.decoding, temperature, top_p, top_k,
+                        self.max_new_tokens or max_new, self.samples)
 
 
 @dataclass(frozen=True)
 class ReportParams:
     sample_items: int
+    diff_items: int  # items listed in the version diff (the counts cover all)
 
     def __post_init__(self):
         _at_least("report.sample_items", self.sample_items, 0)
+        _at_least("report.diff_items", self.diff_items, 0)
 
 
 @dataclass(frozen=True)
@@ -365,6 +512,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 
 def _convert(hint: Any, value: Any, key: str) -> Any:
     if is_dataclass(hint):
+        if isinstance(value, str) and hasattr(hint, "from_text"):
+            return hint.from_text(value)
         return _build(hint, value, prefix=key + ".")
     origin = typing.get_origin(hint)
     if origin is tuple:

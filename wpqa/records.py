@@ -81,14 +81,23 @@ class RejectedRow:
 
 @dataclass(frozen=True)
 class Prediction:
+    """One model's answer to one test question (one sample of it), with its scores."""
+
     id: str
-    model: str  # "base" | "tuned"
+    model: str  # a name from eval.models: "base", "tuned" or an endpoint model's name
     question: str
     kind: str
     reference: str
     answer: str
     conforms: bool
     failed_rules: list[str] = field(default_factory=list)
+    sample: int = 0  # 0..eval.samples-1
+    seed: int | None = None  # the sampling seed this answer was drawn with; None when greedy
+    stopped: bool = True  # ended on its own (EOS / finish_reason "stop"), not at the token limit
+    scores: dict[str, float] = field(default_factory=dict)  # rougeL, step_recall, ...
+    section_id: str = ""
+    source_url: str = ""
+    judge_reason: str = ""  # the LLM judge's one-sentence reason (scores["judge"] holds 1-5)
 
 
 def to_row(record: Any) -> dict[str, Any]:
