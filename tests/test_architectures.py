@@ -10,7 +10,7 @@ from tests.tiny_models import ARCH_TOKENS, make_arch_model, qa_rows, write_param
 from train import base as base_stage
 from train import qlora
 from train.prompt import encode_answer, encode_prompt, prompt_text
-from wpqa.params import load_params
+from wpqa.params import Decoding, load_params
 from wpqa.records import QAPair, from_row
 
 ARCHS = ["falcon", "llama", "qwen2", "mistral"]
@@ -73,9 +73,10 @@ def test_local_hub_model_trains_through_the_stage_code(arch, tmp_path):
     model.save_pretrained(tmp_path / "adapter")
 
     tuned = load_tuned(qlora.load_base_4bit(ref), tmp_path / "adapter")
-    answers = generate_answers(tuned, tokenizer, [pairs[0].question], max_new_tokens=4,
-                               progress=False)
-    assert len(answers) == 1 and isinstance(answers[0], str)
+    greedy = Decoding("greedy", 0.0, 1.0, 0, 4, 1)
+    answers = generate_answers(tuned, tokenizer, [pairs[0].question], decoding=greedy,
+                               batch_size=1, progress=False)
+    assert len(answers) == 1 and isinstance(answers[0].text, str)
 
 
 def test_all_linear_and_explicit_targets_on_falcon(tmp_path):

@@ -74,7 +74,7 @@ def ask_command(argv: list[str], out=sys.stdout) -> int:
     parser.add_argument("--base", default="models/base")
     parser.add_argument("--adapter", default="models/adapter")
     parser.add_argument("--max-new-tokens", type=int, default=None,
-                        help="default: eval.max_new_tokens from params")
+                        help="default: the eval stage's limit (eval.max_new_tokens, else its preset's)")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     from eval.evaluate import load_tuned
@@ -89,7 +89,7 @@ def ask_command(argv: list[str], out=sys.stdout) -> int:
     except (ParamsError, BaseModelError) as err:
         print(f"wpqa ask: {err}", file=sys.stderr)
         return 2
-    max_new = args.max_new_tokens or params.eval.max_new_tokens
+    max_new = args.max_new_tokens or params.eval.resolved_decoding().max_new_tokens
     results = {}
     for name in (("base", "tuned") if args.compare else ("tuned",)):
         if args.compare:
