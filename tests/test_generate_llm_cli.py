@@ -72,8 +72,11 @@ def test_killed_run_resumes_without_resending_finished_calls(tmp_path, sig):
     with ScriptedOpenAI(responder=docs_model, latency=1.0) as server:
         write_params(tmp_path / "params.yaml", server, judge=False, paraphrases=0,
                      llm={"concurrency": 2})
+        # A child inherits an ignored SIGINT; a library used in-process by an earlier test
+        # may have left it ignored in this pytest process, so give the stage the default.
         proc = subprocess.Popen(stage(tmp_path), cwd=ROOT, env=env("k-1234"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.time() + 120
         while len(server.chat_requests()) < 5 and time.time() < deadline:
             time.sleep(0.05)
