@@ -8,13 +8,10 @@ needed and uploads the folder in one commit.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import sys
 from pathlib import Path
 
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-
+from wpqa.hub import REPO_ID, write_token
 
 class PublishError(ValueError):
     pass
@@ -86,14 +83,9 @@ def publish_command(argv: list[str]) -> int:
         for name, size in files:
             print(f"  {name}  {size:,} bytes")
         return 0
-    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-    if not token:
-        print("wpqa publish: set HF_TOKEN in the environment to a Hub token with write access",
-              file=sys.stderr)
-        return 2
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"):
-        print("wpqa publish: HF_HUB_OFFLINE is set (the Makefile sets it for tests); unset it "
-              "to publish", file=sys.stderr)
+    token, problem = write_token()
+    if problem:
+        print(f"wpqa publish: {problem}", file=sys.stderr)
         return 2
     try:
         url = publish(args.folder, args.repo_id, token, args.private)

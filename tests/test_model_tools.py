@@ -100,6 +100,25 @@ def test_publish_model_dry_run_lists_the_files(trained, tmp_path):
             "tokenizer.json"} <= set(listed)
 
 
+def test_publish_model_without_a_token_stops_before_the_hub(trained, tmp_path, monkeypatch,
+                                                            capsys):
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    code = publish_command(["--repo-id", "acme/wpqa-lora",
+                            "--adapter", str(trained / "adapter"), "--base", str(trained / "base"),
+                            "--params", str(trained / "params.yaml"),
+                            "--lock", str(tmp_path / "none.lock")], out=io.StringIO())
+    assert code == 2 and "HF_TOKEN" in capsys.readouterr().err
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the Makefile's setting: refuse, do not try
+    code = publish_command(["--repo-id", "acme/wpqa-lora",
+                            "--adapter", str(trained / "adapter"), "--base", str(trained / "base"),
+                            "--params", str(trained / "params.yaml"),
+                            "--lock", str(tmp_path / "none.lock")], out=io.StringIO())
+    err = capsys.readouterr().err
+    assert code == 2 and "HF_HUB_OFFLINE" in err and "hf_test_token" not in err
+
+
 def test_model_card_records_base_data_params_and_metrics(tmp_path):
     from train.publish import dataset_version, model_card
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import yaml
+
+from wpqa.hub import REPO_ID, write_token
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
                  "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
@@ -101,7 +102,7 @@ def publish_command(argv: list[str], out=sys.stdout) -> int:
     args = parser.parse_args(argv)
     from wpqa.params import ParamsError, load_params
 
-    if args.repo_id.count("/") != 1 or not all(args.repo_id.split("/")):
+    if not REPO_ID.match(args.repo_id):
         print(f"wpqa publish-model: --repo-id {args.repo_id!r}: expected ORG/NAME", file=sys.stderr)
         return 2
     try:
@@ -125,10 +126,9 @@ def publish_command(argv: list[str], out=sys.stdout) -> int:
             out.write(f"  {path.name}  {path.stat().st_size:,} bytes\n")
         if args.dry_run:
             return 0
-        token = os.environ.get("HF_TOKEN")
-        if not token:
-            print("wpqa publish-model: set HF_TOKEN to a Hub token with write access",
-                  file=sys.stderr)
+        token, problem = write_token()
+        if problem:
+            print(f"wpqa publish-model: {problem}", file=sys.stderr)
             return 2
         from huggingface_hub import HfApi
 

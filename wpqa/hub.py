@@ -9,6 +9,8 @@ ships for its own card checks. `wpqa publish` still runs the real `validate()`.
 from __future__ import annotations
 
 import json
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -95,3 +97,18 @@ def card_metadata_problems(meta: dict[str, Any]) -> list[str]:
         if lang not in codes:
             problems.append(f"language {lang!r} is not a known language code")
     return problems
+
+
+# What the Hub accepts as a repo id: ORG/NAME (shared by `wpqa publish` and `publish-model`).
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+def write_token() -> tuple[str | None, str | None]:
+    """(the Hub token from the environment, None) or (None, why an upload cannot start)."""
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    if not token:
+        return None, "set HF_TOKEN in the environment to a Hub token with write access"
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"):
+        return None, ("HF_HUB_OFFLINE is set (the Makefile sets it for tests); unset it "
+                      "to publish")
+    return token, None
