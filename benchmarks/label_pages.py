@@ -37,8 +37,12 @@ from wpqa.labels import label_row  # noqa: E402
 def build(drafts_dir: Path, out: Path) -> int:
     rows = []
     for path in sorted(drafts_dir.glob("*.yaml")):
-        draft = yaml.safe_load(path.read_text(encoding="utf-8"))
-        rows.append(label_row(str(draft["page"]), str(draft["site"]), draft.get("procedures") or []))
+        try:
+            draft = yaml.safe_load(path.read_text(encoding="utf-8"))
+            rows.append(label_row(str(draft["page"]), str(draft["site"]),
+                                  draft.get("procedures") or []))
+        except (yaml.YAMLError, KeyError, TypeError, ValueError) as err:
+            raise SystemExit(f"{path}: {err}") from None
     rows.sort(key=lambda r: (r["site"], r["page"]))
     pages = [r["page"] for r in rows]
     if len(pages) != len(set(pages)):
@@ -68,9 +72,9 @@ def outline(node: Tag, depth: int = 0) -> list[str]:
             start = f" start={child.get('start')}" if child.get("start") else ""
             lines.append("  " * depth + f"<{child.name}{start}>")
             for number, li in enumerate(child.find_all("li", recursive=False), 1):
-                own = " ".join(" ".join(t for t in li.find_all(string=True, recursive=False)).split())
-                inner = [c for c in li.children if isinstance(c, Tag) and c.name not in ("ol", "ul")]
-                own = " ".join(" ".join([own] + [c.get_text(" ", strip=True) for c in inner]).split())
+                own = " ".join(" ".join(c.get_text(" ") if isinstance(c, Tag) else str(c)
+                                        for c in li.children
+                                        if not (isinstance(c, Tag) and c.name in ("ol", "ul"))).split())
                 lines.append("  " * (depth + 1) + f"{number}. {own[:200]}")
                 for sub in li.find_all(["ol", "ul"], recursive=False):
                     lines.extend(outline(BeautifulSoup(f"<div>{sub}</div>", "lxml").div, depth + 2))

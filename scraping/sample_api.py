@@ -6,6 +6,8 @@
   `.entry-content`, `title.rendered` its `<h1>`, `link` its URL. Paged with `per_page`
   (1-100, default 10) and `page`, with X-WP-Total and X-WP-TotalPages, `_fields`
   honoured, and WordPress's 400 error for a page past the end.
+- A docs snapshot (`/wp-json/wp/v2/<type>`): saved REST items anywhere under the
+  served folder, one collection per post type (see `snapshot_collections`).
 - The plugin directory (`/api/plugins/info/1.2/`): `plugin_information` answers from
   `SLUG.json`; `query_plugins` with `browse=popular` lists the plugins in `index.json`
   order, paged like api.wordpress.org.
@@ -15,6 +17,7 @@ Pure functions of the site folder, the origin and the query, so tests call them 
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,6 +34,8 @@ PLUGIN_API_PATH = "/api/plugins/info/1.2/"
 REST_COLLECTIONS = {
     "/documentation/wp-json/wp/v2/articles": ("documentation", "helphub_article"),
 }
+# A docs snapshot's collections, one per post type (`scraping/sources.yaml` profile snapshot).
+SNAPSHOT_ROUTE = re.compile(r"^/wp-json/wp/v2/([a-z0-9_-]+)/?$")
 REST_DEFAULT_PER_PAGE = 10
 REST_MAX_PER_PAGE = 100
 _SLUG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -118,6 +123,14 @@ def rest_collection_reply(root: Path, route: str, query: str, origin: str,
                           modified_at: float) -> ApiReply:
     """A REST collection page for `route`, as WordPress would send it."""
     folder, post_type = REST_COLLECTIONS[route]
+    modified = datetime.fromtimestamp(modified_at, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    items = [rest_item(a, origin, post_type, modified)
+             for a in collection_articles(root, folder, post_type)]
+    return paged_reply(items, query)
+
+
+def paged_reply(items: list[dict], query: str) -> ApiReply:
+    """One page of a collection's items, with WordPress's paging headers and errors."""
     args = parse_qs(query)
     try:
         per_page = int(args.get("per_page", [REST_DEFAULT_PER_PAGE])[0])
@@ -126,21 +139,57 @@ def rest_collection_reply(root: Path, route: str, query: str, origin: str,
         return _rest_error("rest_invalid_param", "Invalid parameter(s): per_page, page")
     if not 1 <= per_page <= REST_MAX_PER_PAGE or page < 1:
         return _rest_error("rest_invalid_param", "Invalid parameter(s): per_page, page")
-    articles = collection_articles(root, folder, post_type)
-    total = len(articles)
+    total = len(items)
     pages = -(-total // per_page)
     if page > max(pages, 1):
         return _rest_error("rest_post_invalid_page_number",
                            "The page number requested is larger than the number of pages "
                            "available.")
-    modified = datetime.fromtimestamp(modified_at, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    items = [rest_item(a, origin, post_type, modified)
-             for a in articles[(page - 1) * per_page: page * per_page]]
+    items = items[(page - 1) * per_page: page * per_page]
     fields = [f for f in ",".join(args.get("_fields", [])).split(",") if f]
     if fields:
         items = [{k: v for k, v in item.items() if k in fields} for item in items]
     return ApiReply(HTTPStatus.OK, _json(items),
                     {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)})
+
+
+# --- a docs snapshot: saved REST items served as collections -------------------------
+
+def snapshot_type(route: str) -> str | None:
+    """The post type a snapshot route names (`/wp-json/wp/v2/<type>`), or None."""
+    match = SNAPSHOT_ROUTE.match(route)
+    return match.group(1) if match else None
+
+
+@lru_cache(maxsize=4)
+def snapshot_collections(root: Path) -> dict[str, tuple[dict, ...]]:
+    """The saved REST items anywhere under `root`, by their `type`, in id order.
+
+    A folder of items as the REST API returned them (one JSON object per file, such as a
+    docs snapshot) becomes the collections a live site serves, so the `rest` source
+    crawls it over loopback with the code that crawls the real sites. Items keep their
+    own `link`, so the stored pages carry the real URLs. Files that are not REST items
+    (no `type`, `link` and `content`) are not served.
+    """
+    by_type: dict[str, list[dict]] = {}
+    for path in sorted(root.rglob("*.json")):
+        try:
+            item = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if (isinstance(item, dict) and isinstance(item.get("type"), str)
+                and isinstance(item.get("link"), str) and isinstance(item.get("content"), dict)):
+            by_type.setdefault(item["type"], []).append(item)
+    return {kind: tuple(sorted(items, key=lambda i: (str(i.get("id", "")).zfill(12), i["link"])))
+            for kind, items in sorted(by_type.items())}
+
+
+def snapshot_collection_reply(root: Path, post_type: str, query: str) -> ApiReply | None:
+    """A page of the snapshot collection of `post_type`; None when the snapshot has none."""
+    items = snapshot_collections(root).get(post_type)
+    if items is None:
+        return None
+    return paged_reply(list(items), query)
 
 
 def _rest_error(code: str, message: str) -> ApiReply:

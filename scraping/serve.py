@@ -11,6 +11,8 @@ dynamic routes of the real APIs (built by `scraping.sample_api`):
 - `robots.txt` and `sitemap.xml` are served with `{{origin}}` replaced by the server's
   own origin (`http://127.0.0.1:PORT`), because a real sitemap lists absolute URLs and
   the port changes on every run.
+- `/wp-json/wp/v2/<type>` serves saved REST items under the root (a docs snapshot such
+  as a folder of WordPress REST items) as one collection per post type.
 - `/documentation/wp-json/wp/v2/articles` is a WordPress REST collection of the
   documentation articles; `/api/plugins/info/1.2/` answers `plugin_information` and
   `query_plugins` like api.wordpress.org.
@@ -34,7 +36,8 @@ from typing import Iterator
 from urllib.parse import unquote, urlsplit
 
 from scraping.sample_api import (PLUGIN_API_PATH, REST_COLLECTIONS, plugin_api_reply,
-                                 rest_collection_reply)
+                                 rest_collection_reply, snapshot_collection_reply,
+                                 snapshot_type)
 
 SAMPLE_SITE_ROOT = Path(__file__).resolve().parent / "sample_site"
 # When the sample site snapshot was written; sent as every file's Last-Modified.
@@ -150,6 +153,13 @@ class SampleSiteHandler(BaseHTTPRequestHandler):
             self._send_document(reply.status, reply.body, "application/json; charset=UTF-8",
                                 send_body, reply.headers)
             return
+        post_type = snapshot_type(parts.path)
+        if post_type is not None:
+            reply = snapshot_collection_reply(self.server.root, post_type, parts.query)
+            if reply is not None:
+                self._send_document(reply.status, reply.body, "application/json; charset=UTF-8",
+                                    send_body, reply.headers)
+                return
         target = resolve_static_path(self.server.root, parts.path)
         if target is None:
             self._send_not_found(send_body)

@@ -42,7 +42,7 @@ def test_float_from_yaml_string():
     ("generate.llm.base_url", "localhost:8000", "generate.llm.base_url: got 'localhost:8000'"),
     ("generate.llm.api_key_env", "sk-abc123 key", "generate.llm.api_key_env: got"),
     ("generate.llm.prices", {"gpt-4o-mini": [0.1]}, "generate.llm.prices.gpt-4o-mini: got"),
-    ("scrape.profile", "web", "scrape.profile: got 'web'; allowed: sample, live"),
+    ("scrape.profile", "web", "scrape.profile: got 'web'; allowed: sample, snapshot, live"),
     ("pattern.max_items", 1, "pattern.max_items"),
     ("train.epochs", 2.5, "train.epochs: expected a whole number"),
 ])

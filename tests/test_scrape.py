@@ -612,7 +612,7 @@ def test_main_reports_a_bad_param_before_crawling(tmp_path, capsys):
     params = write_params(tmp_path / "params.yaml", profile="offline")
     assert main(["--params", str(params), "--out", str(tmp_path / "raw"),
                  "--metrics", str(tmp_path / "m.json")]) == 2
-    assert "scrape.profile: got 'offline'; allowed: sample, live" in capsys.readouterr().err
+    assert "scrape.profile: got 'offline'; allowed: sample, snapshot, live" in capsys.readouterr().err
     assert not (tmp_path / "m.json").exists()
 
 

@@ -28,9 +28,15 @@ class ScrapeParams:
     user_agent: str
     download_delay: float
     plugin_slugs: tuple[str, ...]
+    # The folder the loopback server serves for the sample and snapshot profiles (dvc.yaml
+    # passes it as --site-root and tracks it): the bundled site, or a folder of saved REST items.
+    site_root: str = "scraping/sample_site"
 
     def __post_init__(self):
-        _one_of("scrape.profile", self.profile, ("sample", "live"))
+        _one_of("scrape.profile", self.profile, ("sample", "snapshot", "live"))
+        if not self.site_root.strip():
+            raise ParamsError("scrape.site_root: got an empty path; allowed: a folder "
+                              "(scraping/sample_site, or a folder of saved REST items)")
         _at_least("scrape.max_pages", self.max_pages, 1)
         _at_least("scrape.download_delay", self.download_delay, 0.0)
         if not self.user_agent.strip():
