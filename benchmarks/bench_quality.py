@@ -73,7 +73,8 @@ def run_curation(corpus: Path, params_path: Path):
     timings["extract_s"] = time.perf_counter() - started
     started = time.perf_counter()
     rules = params.generate.__class__(**{**params.generate.__dict__, "backend": "rules"})
-    candidates, rejected, generate_metrics = generate_candidates(sections, rules)
+    candidates, rejected, generate_metrics = generate_candidates(sections, rules,
+                                                                  bounds=params.pattern)
     timings["generate_s"] = time.perf_counter() - started
     started = time.perf_counter()
     accepted, quarantine, _, validate_metrics = validate_candidates(candidates, params.pattern,

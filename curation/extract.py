@@ -78,8 +78,16 @@ class _Draft:
     notes: list[str] = field(default_factory=list)
     has_code: bool = False
     troubleshooting: bool = False
-    # The last block was an ordered list, only figures since: `<ol start>` may continue it.
+    # One entry per ordered list (see `Section.list_meta`).
+    list_meta: list[dict] = field(default_factory=list)
+    # The last block was an ordered list, only figures and notes since: a list that follows
+    # continues it.
     open_ordered: bool = False
+    last_paragraph: str = ""  # the paragraph just before the next list: its intro
+    # Numbered step paragraphs ("1. Find the URL", "Step 2: …") and step headings being
+    # collected: the index of their list in ordered_lists, and the last number seen.
+    step_list: int | None = None
+    step_number: int = 0
 
 
 def clean_text(node: Tag | str) -> str:
@@ -90,23 +98,60 @@ def clean_text(node: Tag | str) -> str:
     return re.sub(r" ([.,;:!?)]+)(?=\s|$)", r"\1", text).replace("( ", "(")
 
 
-def list_items(node: Tag) -> tuple[list[str], bool]:
-    """The text of each direct <li> (nested lists left out) and whether any held code."""
-    items, has_code = [], False
+def list_items(node: Tag) -> tuple[list[str], bool, int]:
+    """The text of each direct <li>, whether any held code, and how many are only a link.
+
+    A nested list is folded into its parent item ("Configure options: add choices; set
+    the layout."), so a sub-step is never lost and never counted as a step of its own.
+    """
+    items, has_code, link_items = [], False, 0
     for li in node.find_all("li", recursive=False):
         parts: list[str] = []
         has_code |= _item_text(li, parts)
         text = clean_text(" ".join(parts))
+        nested = []
+        for sub in li.find_all(("ol", "ul"), recursive=False):
+            sub_items, sub_code, _ = list_items(sub)
+            has_code |= sub_code
+            nested.extend(sub_items)
+        if nested:
+            folded = "; ".join(i.rstrip(" .;") for i in nested)
+            text = f"{text.rstrip(' :;,.')}: {folded}." if text else f"{folded}."
         if text:
             items.append(text)
-    return items, has_code
+            link_items += _mostly_link(li)
+    return items, has_code, link_items
+
+
+def _mostly_link(li: Tag) -> bool:
+    """An item whose own words are nearly all link text (a table of contents, a link list)."""
+    total = linked = 0
+    for text in li.find_all(string=True):
+        size = len(text.strip())
+        if isinstance(text, Comment) or not size:
+            continue
+        in_link = nested = False
+        for parent in text.parents:
+            if parent is li:
+                break
+            nested |= parent.name in ("ol", "ul")
+            in_link |= parent.name == "a"
+        if not nested:
+            total += size
+            linked += size if in_link else 0
+    return total > 0 and linked / total >= 0.7
+
+
+# Link text that says nothing without its target: the target is kept beside it.
+VAGUE_LINK = re.compile(r"^(click )?(here|this( link| page| article)?|link|read more|more)$", re.IGNORECASE)
 
 
 def _item_text(node: Tag, parts: list[str]) -> bool:
     """Collect an item's own text into `parts` in one walk (no copy, no re-parse).
 
-    Nested lists are left out, inline <code> keeps its backticks (a file or option name
-    stays marked), and a code block is dropped and reported.
+    Nested lists are left out (`list_items` folds them in), inline <code> keeps its
+    backticks (a file or option name stays marked), a code block is dropped and reported,
+    and a link whose text is only "here" keeps its target in brackets.
     """
     has_code = False
     for child in node.children:
@@ -123,6 +168,9 @@ def _item_text(node: Tag, parts: list[str]) -> bool:
                 has_code = True  # a command or a line of PHP set between <br>s: a code block
             else:
                 parts.append(f"`{clean_text(child)}`")
+        elif child.name == "a" and VAGUE_LINK.match(clean_text(child)) \
+                and str(child.get("href") or "").startswith(("http://", "https://")):
+            parts.append(f"{clean_text(child)} ({child['href']})")
         else:
             has_code |= _item_text(child, parts)
     return has_code
@@ -167,6 +215,47 @@ def _is_note(node: Tag) -> bool:
         or node.name == "aside"
 
 
+# "Step 3: Paste the URL", "Step 3 – …", "3. Paste the URL", "3) …": a numbered step
+# written as a paragraph or a heading. Group 1 is the number, group 2 the step's words.
+NUMBERED_STEP = re.compile(r"^(?:step\s*(\d{1,2})\b\s*[:.)\-–—]?|(\d{1,2})\s*[.)]|(\d{1,2})\s*[:\-–—])\s*(.*)$",
+                           re.IGNORECASE | re.DOTALL)
+STEP_WORD = re.compile(r"^step\s*\d", re.IGNORECASE)
+
+
+def numbered_step(text: str, heading: bool = False) -> tuple[int, str] | None:
+    """(number, words) of a numbered step paragraph or heading, or None.
+
+    A heading needs the word "Step" ("Step 2: Configure"), a paragraph may also be "2. …"
+    (lists typed as paragraphs); a bare number with nothing after it is no step.
+    """
+    match = NUMBERED_STEP.match(text.strip())
+    if not match:
+        return None
+    number = next(int(g) for g in match.groups()[:3] if g)
+    words = match.group(4).strip()
+    if heading and not STEP_WORD.match(text.strip()) and not match.group(2):
+        return None  # a heading is a step when it says "Step 2" or "2. …"
+    if not STEP_WORD.match(text.strip()) and (not words or not words[0].isalpha()):
+        return None  # "2019. …" or "3) 4)" are not steps
+    return number, words or text.strip()
+
+
+def _add_numbered_step(draft: _Draft, number: int, words: str, intro: str = "",
+                       marker: str = "") -> bool:
+    """Add a numbered step to the draft's step list; False when the number does not fit."""
+    if draft.step_list is not None and number == draft.step_number + 1:
+        draft.ordered_lists[draft.step_list].append(words)
+    elif number in (0, 1):
+        draft.ordered_lists.append([words])
+        draft.list_meta.append({"intro": intro, "links": 0, "code": False, "numbered_text": True,
+                                "step_marked": bool(STEP_WORD.match(marker))})
+        draft.step_list = len(draft.ordered_lists) - 1
+    else:
+        return False
+    draft.step_number = number
+    return True
+
+
 def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_Draft]:
     """Cut an article body into drafts at its headings, in document order.
 
@@ -174,10 +263,17 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
     level below the last heading, as handbooks use it for questions; one that starts with
     "Note:" is a note. A "Changelog" heading and what follows it up to the next heading of
     its level or above are left out.
+
+    Procedures keep their shape: an ordered list continued after screenshots, notes or
+    prose (`<ol start="N">`, or a list that follows with only figures between) extends
+    the one before; numbered step paragraphs ("1. Find the URL") become an ordered list;
+    step headings ("Step 2: Enable the network") become the steps of the section above
+    them (and still open their own section, which may hold sub-procedures). Each ordered
+    list records the paragraph before it as its intro.
     """
     drafts = [_Draft(heading_path=list(root_path), troubleshooting=troubleshooting)]
-    # Open headings below the page title: (level, text, whether it starts a troubleshooting part).
-    levels: list[tuple[int, str, bool]] = []
+    # Open headings below the page title: (level, text, troubleshooting part, its draft).
+    levels: list[tuple[int, str, bool, _Draft]] = []
     skip_below: list[int] = []  # the level of an open changelog heading
 
     def current() -> _Draft:
@@ -192,9 +288,39 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
             skip_below[:] = [level]
             return
         skip_below.clear()
-        levels.append((level, heading, bool(TROUBLESHOOTING_HEADING.match(heading))))
-        drafts.append(_Draft(heading_path=root_path + [h for _, h, _ in levels],
-                             troubleshooting=troubleshooting or any(t for _, _, t in levels)))
+        step = numbered_step(heading, heading=True)
+        if step:
+            parent = levels[-1][3] if levels else drafts[0]
+            if not _add_numbered_step(parent, *step, intro=parent.last_paragraph, marker=heading):
+                parent.step_list = None
+        levels.append((level, heading, bool(TROUBLESHOOTING_HEADING.match(heading)), None))
+        draft = _Draft(heading_path=root_path + [h for _, h, _, _ in levels],
+                       troubleshooting=troubleshooting or any(t for _, _, t, _ in levels))
+        levels[-1] = levels[-1][:3] + (draft,)
+        drafts.append(draft)
+
+    def add_ordered(node: Tag) -> None:
+        items, code, links = list_items(node)
+        draft = current()
+        draft.has_code |= code
+        if not items:
+            return
+        start = _int(node.get("start"))
+        last = len(draft.ordered_lists[-1]) if draft.ordered_lists else 0
+        continues = draft.ordered_lists and draft.step_list != len(draft.ordered_lists) - 1 and (
+            start is not None and start > 1 and start == last + 1
+            or start is None and draft.open_ordered)
+        if continues:
+            draft.ordered_lists[-1].extend(items)
+            meta = draft.list_meta[-1]
+            meta["links"] += links
+            meta["code"] |= code
+        else:
+            draft.ordered_lists.append(items)
+            draft.list_meta.append({"intro": draft.last_paragraph, "links": links, "code": code,
+                                    "numbered_text": False})
+        draft.open_ordered = True
+        draft.last_paragraph = ""
 
     def visit(node: Tag) -> None:
         name = node.name
@@ -214,7 +340,11 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
             if not text:
                 return
             bold, code_line = _paragraph_marks(node)
-            if bold and (NOTE_PREFIX.match(text) or CAUTION_PREFIX.match(text)):
+            step = numbered_step(text)
+            if step and _add_numbered_step(current(), *step, intro=current().last_paragraph,
+                                           marker=text):
+                current().open_ordered = False
+            elif bold and (NOTE_PREFIX.match(text) or CAUTION_PREFIX.match(text)):
                 current().notes.append(text)
             elif bold and len(re.findall(r"\w+", text)) <= 20 and not text.endswith("!"):
                 open_heading(7, text)  # below any real heading, replaced by the next bold line
@@ -222,32 +352,29 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
                 current().paragraphs.append(text)
                 current().has_code |= code_line
                 current().open_ordered = False
+                current().last_paragraph = text
         elif name == "ol":
-            items, code = list_items(node)
-            draft = current()
-            draft.has_code |= code
-            start = _int(node.get("start"))
-            if (draft.open_ordered and draft.ordered_lists and start
-                    and start == len(draft.ordered_lists[-1]) + 1):
-                draft.ordered_lists[-1].extend(items)
-            elif items:
-                draft.ordered_lists.append(items)
-            draft.open_ordered = bool(items)
+            add_ordered(node)
         elif name == "ul":
-            items, code = list_items(node)
+            items, code, _ = list_items(node)
             current().has_code |= code
             if items:
                 current().unordered_lists.append(items)
             current().open_ordered = False
+            current().last_paragraph = ""
         elif name in ("pre", "code") or "wp-block-code" in (node.get("class") or []):
             current().has_code = True
             current().open_ordered = False
+            if current().list_meta and current().ordered_lists:
+                # A code block right after a list: its last steps may need it.
+                current().list_meta[-1]["code_after"] = True
         elif name in ("figure", "img", "br", "hr"):
             pass  # screenshots between the parts of one procedure keep it open
         elif name == "table":
             text = clean_text(node)
             if text:
                 current().paragraphs.append(text)
+                current().open_ordered = False
         elif _is_note(node) or name == "blockquote" and NOTE_PREFIX.match(clean_text(node)):
             text = clean_text(node)
             if text:
@@ -255,8 +382,8 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
         elif name in ("dt", "summary"):  # an FAQ entry's question (<dl>, <details>)
             heading = clean_text(node)
             if heading:
-                drafts.append(_Draft(heading_path=root_path + [h for _, h, _ in levels] + [heading],
-                                     troubleshooting=troubleshooting or any(t for _, _, t in levels)))
+                drafts.append(_Draft(heading_path=root_path + [h for _, h, _, _ in levels] + [heading],
+                                     troubleshooting=troubleshooting or any(t for _, _, t, _ in levels)))
         else:  # a wrapper (div, section, dl, dd, details, blockquote…): walk inside it
             for child in node.children:
                 if isinstance(child, Tag):
@@ -475,13 +602,14 @@ def drafts_to_sections(page: Page, title: str, drafts: Iterable[_Draft],
                                         f"{page.url} › {heading}: {words} words"))
             continue
         body = json.dumps([draft.paragraphs, draft.ordered_lists, draft.unordered_lists,
-                           draft.notes, draft.has_code], ensure_ascii=False)
+                           draft.notes, draft.has_code, draft.list_meta], ensure_ascii=False,
+                          sort_keys=True)
         sections.append(Section(
             section_id=section_id, url=page.url, source=page.source, page_title=title,
             heading_path=draft.heading_path, heading=heading, paragraphs=draft.paragraphs,
             ordered_lists=draft.ordered_lists, unordered_lists=draft.unordered_lists,
             notes=draft.notes, has_code=draft.has_code, troubleshooting=draft.troubleshooting,
-            content_hash=content_hash(heading, body)))
+            content_hash=content_hash(heading, body), list_meta=draft.list_meta))
     return sections, rejected
 
 

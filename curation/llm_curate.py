@@ -28,6 +28,7 @@ import yaml
 
 from curation.grounding import grounding_score
 from curation.pattern import check_answer
+from curation.rules import split_for_llm
 from curation.validate import question_key
 from wpqa.llm import ChatRequest, LLMClient, LLMConfig, Reply, with_repair
 from wpqa.params import GenerateParams, LLMParams, PatternParams
@@ -411,7 +412,6 @@ def estimate_run(sections: list[Section], params: GenerateParams, bounds: Patter
     exist: each is estimated as its prompt plus an answer of `max_tokens`. A section whose
     generate call is cached counts as free; re-asks after invalid replies are not counted.
     """
-    from curation.generate import generate_from_section
     from wpqa.llm import estimate_prompt_tokens, request_key
 
     prompts = Prompts.load()
@@ -419,12 +419,7 @@ def estimate_run(sections: list[Section], params: GenerateParams, bounds: Patter
     llm = params.llm
     to_llm, rules_items = sections, []
     if params.backend == "hybrid":
-        to_llm = []
-        for section in sections:
-            found, _ = generate_from_section(section)
-            rules_items.extend(found)
-            if not found:
-                to_llm.append(section)
+        rules_items, to_llm = split_for_llm(sections)
     skipped = [s for s in to_llm if suspected_injection(s)]
     sent = [s for s in to_llm if not suspected_injection(s)]
     counts = {"sections_in": len(sections), "sections_llm": len(to_llm),

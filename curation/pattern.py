@@ -89,11 +89,13 @@ def steps_intro(task: str) -> str:
     return f"To {task.strip().rstrip('.:')}, {STEPS_INTRO_SUFFIX}"
 
 
-def format_answer(kind: str, items: Sequence[str], task: str = "", note: str = "") -> str:
-    """Render items in the pattern; `task` words the intro of a `steps` answer."""
+def format_answer(kind: str, items: Sequence[str], task: str = "", note: str = "",
+                  intro: str = "") -> str:
+    """Render items in the pattern; `task` words the intro of a `steps` answer (or `intro`
+    gives it whole)."""
     if kind not in KINDS:
         raise ValueError(f"kind: got {kind!r}; allowed: {', '.join(KINDS)}")
-    intro = steps_intro(task) if kind == "steps" else SOLUTIONS_INTRO
+    intro = intro or (steps_intro(task) if kind == "steps" else SOLUTIONS_INTRO)
     lines = [intro] + [f"{n}. {item}" for n, item in enumerate(items, 1)]
     if note:
         lines.append(f"Note: {note}")

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from curation.extract import extract_sections
-from curation.generate import (generate_candidates, generate_from_section, problem_question,
-                               steps_question, task_from_heading)
+from curation.generate import generate_candidates
+from curation.rules import generate_from_section, problem_question, steps_question, task_from_heading
 from curation.split import SplitError, card_metadata, license_for, split_by_page
 from curation.validate import GateError, check_candidates, validate_candidates
 from tests.conftest import ROOT, SHARED_FIXTURES
@@ -93,11 +93,14 @@ def test_generate_from_extracted_page(params):
     qa = candidates[0]
     assert qa.answer.splitlines()[0] == "To save a draft, follow these steps:"
     assert qa.answer.endswith("Note: Drafts are also saved automatically every minute.")
-    assert qa.source_url == "https://docs.example.test/drafts/" and qa.generator == "rules-v1"
+    assert qa.source_url == "https://docs.example.test/drafts/" and qa.generator == "rules-v2"
     reasons = {r.reason for r in rejected}
-    assert {"has_code", "heading_not_a_task", "no_list"} <= reasons
+    # "Add the snippet below" over a list followed by a code block cannot be followed
+    # without the code; a bulleted list of statuses is not a procedure.
+    assert {"needs_code", "unordered_list_not_steps", "no_list"} <= reasons
     # Nothing lost: every section ends as a candidate or a rejected row.
-    assert metrics["candidates_out"] + metrics["sections_rejected"] == len(sections)
+    assert {q.section_id for q in candidates} | {r.ref for r in rejected} == {s.section_id for s in sections}
+    assert metrics["sections_with_candidates"] + metrics["sections_rejected"] == len(sections)
 
 
 def test_generate_solutions_from_troubleshooting_section():

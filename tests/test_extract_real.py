@@ -106,8 +106,12 @@ def test_rest_login_troubleshooting_without_changelog_box():
 def test_rest_howto_install_bold_questions_become_problem_sections():
     _, sections, _ = extract(REST / "devhub-rest__advanced-administration__howto-install.json")
     found = by_heading(sections)
-    assert len(sections) == 25 and "Changelog" not in found
+    assert len(sections) == 26 and "Changelog" not in found
     assert steps(found["Basic Instructions"]) == [5]
+    # "Step 1: …" to "Step 5: …" headings are the steps of the section above them.
+    assert found["Detailed instructions"].ordered_lists == [[
+        "Download and Extract", "Create a database for WordPress", "Set up wp-config.php",
+        "Upload the files", "Run the Install Script"]]
     headers_sent = found["I see lots of Headers already sent errors. How do I fix this?"]
     assert headers_sent.heading_path[:2] == ["How to install WordPress", "Common installation problems"]
     assert headers_sent.troubleshooting and steps(headers_sent) == [5]

@@ -111,7 +111,7 @@ def test_rerun_sends_nothing_and_a_changed_section_only_its_own(server, tmp_path
 def test_hybrid_uses_rules_where_a_list_exists(server, tmp_path):
     candidates, rejected, metrics, _ = run(server, tmp_path, backend="hybrid")
     saved = next(q for q in candidates if q.section_id == "s1" and not q.origin_id)
-    assert saved.generator == "rules-v1" and saved.prompt_version == ""
+    assert saved.generator == "rules-v2" and saved.prompt_version == ""
     generate_calls = [r for r in server.chat_requests() if task_of(r.body) == "generate"]
     assert len(generate_calls) == 2 and all("Save a draft" not in r.user_text for r in generate_calls)
     assert metrics["sections_rules"] == 1 and metrics["sections_llm"] == 2 and adds_up(metrics)

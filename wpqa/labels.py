@@ -93,15 +93,27 @@ def page_label(row: Mapping) -> PageLabel:
     return PageLabel(row["page"], row["site"], tuple(procedures))
 
 
-def ordered_overlap(found: list[str], wanted: tuple[str, ...]) -> int:
-    """Length of the longest common subsequence: steps present and in order."""
+def ordered_overlap(found: list[tuple[str, ...]], wanted: tuple[str, ...]) -> int:
+    """Length of the longest common subsequence: steps present and in order. Each found
+    step may be matched by any of its fingerprints."""
     previous = [0] * (len(wanted) + 1)
     for f in found:
         current = [0]
         for j, w in enumerate(wanted):
-            current.append(previous[j] + 1 if f == w else max(previous[j + 1], current[j]))
+            current.append(previous[j] + 1 if w in f else max(previous[j + 1], current[j]))
         previous = current
     return previous[-1]
+
+
+def item_fingerprints(text: str) -> tuple[str, ...]:
+    """The fingerprints an answer step may match: its own, and that of its words before a
+    colon or semicolon (a step with its sub-steps folded in: "Configure options: add …")."""
+    prints = [step_fingerprint(text)]
+    for mark in (":", ";"):
+        head = text.split(mark, 1)[0]
+        if head != text and head.strip():
+            prints.append(step_fingerprint(head))
+    return tuple(dict.fromkeys(prints))
 
 
 @dataclass(frozen=True)
@@ -111,11 +123,11 @@ class ItemToScore:
     item_id: str
     page: str
     kind: str
-    steps: tuple[str, ...]  # fingerprints of its answer's items, in order
+    steps: tuple[tuple[str, ...], ...]  # each answer item's fingerprints, in order
 
 
 def item_to_score(item_id: str, page: str, kind: str, answer: str) -> ItemToScore:
-    return ItemToScore(item_id, page, kind, tuple(step_fingerprint(s) for s in answer_items(answer)))
+    return ItemToScore(item_id, page, kind, tuple(item_fingerprints(s) for s in answer_items(answer)))
 
 
 @dataclass

@@ -49,6 +49,11 @@ class Section:
     has_code: bool
     troubleshooting: bool  # the page or section is about problems, not tasks
     content_hash: str
+    # One entry per ordered list, in order: `intro` (the paragraph just before it), `links`
+    # (items that are nearly all link text), `code` (an item held a code block),
+    # `numbered_text` (typed as numbered paragraphs or step headings, not an <ol>) and
+    # `code_after` (a code block follows the list).
+    list_meta: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

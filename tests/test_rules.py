@@ -1,0 +1,165 @@
+"""The rules backend on the structures real documentation has (our own small pages)."""
+import pytest
+
+from curation.extract import extract_sections
+from curation.rules import (clean_item, generate_from_section, split_for_llm, steps_question,
+                            swap_to_asker, task_from_heading, task_from_intro)
+from curation.validate import check_candidates
+from wpqa.params import ExtractParams, PatternParams
+from wpqa.records import Page
+
+EXTRACT = ExtractParams(min_section_words=3)
+BOUNDS = PatternParams(min_items=2, max_items=10, min_item_words=2, max_item_words=40, max_intro_words=30)
+
+
+def rest_page(body, title="Menus"):
+    return Page(url="https://docs.example.test/menus/", status=200, headers={}, body=body,
+                source="documentation", kind="rest_item", meta={"title": title})
+
+
+def generate(body, title="Menus"):
+    sections, _ = extract_sections(rest_page(body, title), EXTRACT)
+    items, rejected = [], []
+    for section in sections:
+        found, dropped = generate_from_section(section)
+        items += found
+        rejected += dropped
+    return sections, items, rejected
+
+
+def answer_steps(qa):
+    return [line.split(". ", 1)[1] for line in qa.answer.splitlines()[1:] if line[:1].isdigit()]
+
+
+@pytest.mark.parametrize("heading, task", [
+    ("Creating menus", "create menus"),
+    ("Setting up a child theme", "set up a child theme"),
+    ("Steps to embed a video:", "embed a video"),
+    ("To edit a post", "edit a post"),
+    ("How to reset your password?", "reset your password"),
+    ("Install a plugin", "install a plugin"),
+    ("Step 4: Enabling the Network", "enable the Network"),
+    ("4. Submit your plugin", "submit your plugin"),
+    ("Block Toolbar", None),
+    ("Call to undefined function", None),
+    ("Common Use Cases", None),
+])
+def test_task_from_heading(heading, task):
+    assert task_from_heading(heading) == task
+
+
+def test_noun_headings_take_their_subject():
+    assert task_from_heading("Installation", subject="Contact Form 7") == "install Contact Form 7"
+    assert task_from_heading("Basic Setup", subject="the Radio Field") == "set up the Radio Field"
+
+
+@pytest.mark.parametrize("intro, task", [
+    ("Follow these steps to create a search page.", "create a search page"),
+    ("To add a gallery, do the following:", "add a gallery"),
+    ("To view all the Pages in your site:", "view all the Pages in your site"),
+    ("Now cherry-pick the commits from trunk to the release branch:", "cherry-pick the commits from trunk to the release branch"),
+    ("Follow these steps to do this:", None),
+    ("There are two steps:", None),
+])
+def test_task_from_intro(intro, task):
+    assert task_from_intro(intro) == task
+
+
+def test_questions_keep_ui_names_and_object_pronouns():
+    assert steps_question("make sure password reset emails reach you") == \
+        "How do I make sure password reset emails reach me?"
+    assert steps_question("add a pattern to My Patterns") == "How do I add a pattern to My Patterns?"
+    assert swap_to_asker("if you forget your password") == "if I forget my password"
+
+
+def test_clean_item_repairs_endings_and_screenshot_references():
+    assert clean_item("Open the Appearance screen:") == "Open the Appearance screen."
+    assert clean_item("Click Publish, as shown below.") == "Click Publish."
+    assert clean_item("As shown in the screenshot below") is None
+    long = "Click Save. " + " ".join(["This keeps the change for every visitor of the site"] * 5) + "."
+    assert clean_item(long, max_words=40) == "Click Save."
+
+
+def test_gerund_heading_split_list_and_nested_steps():
+    body = """
+    <h2>Creating menus</h2>
+    <p>Menus hold links to your pages.</p>
+    <ol><li>Go to Appearance &gt; Menus.</li><li>Type a name for the menu.</li></ol>
+    <p>The name is only shown to you.</p>
+    <figure><img src="x.png" alt="The menu name field"></figure>
+    <ol start="3"><li>Open the pages panel:<ol><li>Tick the pages to add.</li><li>Click Add to Menu.</li></ol></li>
+    <li>Click Save Menu.</li></ol>"""
+    sections, items, _ = generate(body)
+    [qa] = items
+    assert qa.question == "How do I create menus?" and qa.kind == "steps"
+    assert answer_steps(qa) == [
+        "Go to Appearance > Menus.", "Type a name for the menu.",
+        "Open the pages panel: Tick the pages to add; Click Add to Menu.", "Click Save Menu."]
+    assert check_candidates(items, BOUNDS)[0].failed_rules == []
+
+
+def test_numbered_step_paragraphs_and_step_headings():
+    body = """
+    <p>Steps to embed a video:</p>
+    <p>1. Copy the address of the video.</p><p>Any public video works.</p>
+    <p>2. Add an Embed block to the post.</p>
+    <p>3. Paste the address and click Embed.</p>
+    <h2>Step 1: Prepare the site</h2><p>Make a backup first.</p>
+    <h2>Step 2: Turn on the feature</h2><p>Use the settings screen.</p>"""
+    _, items, _ = generate(body, title="Video embed")
+    questions = {q.question: answer_steps(q) for q in items}
+    assert questions["How do I embed a video?"] == [
+        "Copy the address of the video.", "Add an Embed block to the post.", "Paste the address and click Embed."]
+    # The step headings are the steps of the section above them (the page).
+    assert ["Prepare the site.", "Turn on the feature."] in questions.values()
+
+
+@pytest.mark.parametrize("body, reason", [
+    ("<h2>Contents</h2><ol><li><a href='#a'>Adding menus</a></li><li><a href='#b'>Removing menus</a></li></ol>", "toc"),
+    ("<h2>Related</h2><ol><li><a href='/x/'>Widgets guide</a></li><li><a href='/y/'>Menus guide</a></li></ol>",
+     "link_list"),
+    ("<h2>Shortcuts</h2><ol><li>Ctrl + S saves the post.</li><li>Ctrl + Z undoes a change.</li></ol>", "shortcut_list"),
+    ("<h2>Theme files</h2><ol><li>style.css holds the header.</li><li>functions.php loads code.</li>"
+     "<li>index.php is the fallback.</li></ol>", "file_list"),
+    ("<h2>Menu fields</h2><ol><li>Menu Name: what the menu is called.</li><li>Auto add pages: adds new pages."
+     "</li></ol>", "option_list"),
+    ("<h2>Editors</h2><p>There are two types of editors:</p><ol><li>Open the block editor for posts.</li>"
+     "<li>Open the site editor for templates.</li></ol>", "choice_list"),
+    ("<h2>Menu display</h2><ol><li>The menu appears in the header.</li><li>Each item is a link.</li></ol>",
+     "not_actions"),
+    ("<h2>The menu does not save</h2><ul><li>The server timed out.</li><li>A plugin conflict.</li></ul>",
+     "causes_not_fixes"),
+])
+def test_not_procedures_are_rejected_with_their_kind(body, reason):
+    _, items, rejected = generate(body)
+    assert items == [] and reason in {r.reason for r in rejected}
+
+
+def test_problem_with_fixes_is_solutions():
+    body = """<h2>The menu does not save</h2>
+    <ul><li>Deactivate all plugins and try again.</li><li>Increase the PHP memory limit.</li></ul>"""
+    _, [qa], _ = generate(body)
+    assert qa.kind == "solutions" and qa.question == "The menu does not save. How do I fix it?"
+
+
+def test_ambiguous_heading_gets_the_page_context():
+    body = "<h2>Widget areas</h2><h3>Add a block</h3><ol><li>Click the plus icon.</li><li>Pick a block.</li></ol>"
+    _, [qa], _ = generate(body, title="Widgets")
+    assert qa.question == "How do I add a block in Widget areas?"
+
+
+def test_vague_link_keeps_its_target():
+    body = ("<h2>Install the tool</h2><ol><li>Download it <a href='https://example.test/tool.zip'>here</a>.</li>"
+            "<li>Unzip the file.</li></ol>")
+    _, [qa], _ = generate(body)
+    assert answer_steps(qa)[0] == "Download it here (https://example.test/tool.zip)."
+
+
+def test_hybrid_sends_only_sections_rules_could_not_place():
+    body = """<h2>Install a plugin</h2><ol><li>Open Plugins.</li><li>Click Add New.</li></ol>
+    <h2>Contents</h2><ol><li><a href='#a'>One</a></li><li><a href='#b'>Two</a></li></ol>
+    <h2>Why plugins matter</h2><p>Plugins add features to a site without code.</p>"""
+    sections, _ = extract_sections(rest_page(body), EXTRACT)
+    items, to_llm = split_for_llm(sections)
+    assert [q.question for q in items] == ["How do I install a plugin?"]
+    assert [s.heading for s in to_llm] == ["Why plugins matter"]
