@@ -55,6 +55,8 @@ TROUBLESHOOTING_HEADING = re.compile(
 # A document's edit history ("Changelog" box at the end of handbook pages): not instructions.
 CHANGELOG_HEADING = re.compile(r"^(changelog|change log|revision history)\s*:?$", re.IGNORECASE)
 NOTE_PREFIX = re.compile(r"^(note|tip|warning|important|caution)\s*:", re.IGNORECASE)
+# A bold paragraph opening with a notice word is a notice even without its colon.
+BOLD_NOTE_PREFIX = re.compile(r"^(note|tip|warning|important|caution|attention)\b", re.IGNORECASE)
 # A bold line that warns rather than titles ("Always back up your database first."): a note.
 CAUTION_PREFIX = re.compile(r"^(always|never|make sure|be sure|do not|don't|remember|back ?up)\b",
                             re.IGNORECASE)
@@ -83,6 +85,7 @@ class _Draft:
     # The last block was an ordered list, only figures and notes since: a list that follows
     # continues it.
     open_ordered: bool = False
+    open_unordered: bool = False  # the same for a bulleted list
     last_paragraph: str = ""  # the paragraph just before the next list: its intro
     # Numbered step paragraphs ("1. Find the URL", "Step 2: …") and step headings being
     # collected: the index of their list in ordered_lists, and the last number seen.
@@ -256,6 +259,20 @@ def _add_numbered_step(draft: _Draft, number: int, words: str, intro: str = "",
     return True
 
 
+def _list_resumes_after(node: Tag, draft: _Draft) -> bool:
+    """Does the draft's last ordered list carry on (`<ol start="N+1">`) right after this
+    node, with only figures between?"""
+    if not draft.ordered_lists:
+        return False
+    for sibling in node.next_siblings:
+        if not isinstance(sibling, Tag):
+            continue
+        if sibling.name in ("figure", "img", "br", "hr"):
+            continue
+        return sibling.name == "ol" and _int(sibling.get("start")) == len(draft.ordered_lists[-1]) + 1
+    return False
+
+
 def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_Draft]:
     """Cut an article body into drafts at its headings, in document order.
 
@@ -307,9 +324,12 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
             return
         start = _int(node.get("start"))
         last = len(draft.ordered_lists[-1]) if draft.ordered_lists else 0
+        previous = draft.ordered_lists[-1] if draft.ordered_lists else []
+        caption_between = bool(draft.last_paragraph) and len(draft.last_paragraph.split()) <= 8 \
+            and not draft.last_paragraph.endswith((".", ":", "?", "!"))
         continues = draft.ordered_lists and draft.step_list != len(draft.ordered_lists) - 1 and (
             start is not None and start > 1 and start == last + 1
-            or start is None and draft.open_ordered)
+            or start is None and (draft.open_ordered or previous[-1].endswith(":") or caption_between))
         if continues:
             draft.ordered_lists[-1].extend(items)
             meta = draft.list_meta[-1]
@@ -320,6 +340,7 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
             draft.list_meta.append({"intro": draft.last_paragraph, "links": links, "code": code,
                                     "numbered_text": False})
         draft.open_ordered = True
+        draft.open_unordered = False
         draft.last_paragraph = ""
 
     def visit(node: Tag) -> None:
@@ -343,28 +364,36 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
             step = numbered_step(text)
             if step and _add_numbered_step(current(), *step, intro=current().last_paragraph,
                                            marker=text):
-                current().open_ordered = False
-            elif bold and (NOTE_PREFIX.match(text) or CAUTION_PREFIX.match(text)):
+                current().open_ordered = current().open_unordered = False
+            elif bold and (BOLD_NOTE_PREFIX.match(text) or CAUTION_PREFIX.match(text)):
                 current().notes.append(text)
-            elif bold and len(re.findall(r"\w+", text)) <= 20 and not text.endswith("!"):
-                open_heading(7, text)  # below any real heading, replaced by the next bold line
+            elif bold and len(re.findall(r"\w+", text)) <= 20 and not text.endswith("!") \
+                    and not _list_resumes_after(node, current()):
+                # Below any real heading, replaced by the next bold line. Between the parts
+                # of a procedure (`<ol start="N">` follows) a bold line is a caption instead.
+                open_heading(7, text)
             else:
                 current().paragraphs.append(text)
                 current().has_code |= code_line
-                current().open_ordered = False
+                current().open_ordered = current().open_unordered = False
+                # Several paragraphs since the last list: only the last one introduces the next.
                 current().last_paragraph = text
         elif name == "ol":
             add_ordered(node)
         elif name == "ul":
             items, code, _ = list_items(node)
-            current().has_code |= code
-            if items:
-                current().unordered_lists.append(items)
-            current().open_ordered = False
-            current().last_paragraph = ""
+            draft = current()
+            draft.has_code |= code
+            if items and draft.open_unordered and draft.unordered_lists:
+                draft.unordered_lists[-1].extend(items)  # one list, split by a screenshot
+            elif items:
+                draft.unordered_lists.append(items)
+            draft.open_ordered = False
+            draft.open_unordered = bool(items)
+            draft.last_paragraph = ""
         elif name in ("pre", "code") or "wp-block-code" in (node.get("class") or []):
             current().has_code = True
-            current().open_ordered = False
+            current().open_ordered = current().open_unordered = False
             if current().list_meta and current().ordered_lists:
                 # A code block right after a list: its last steps may need it.
                 current().list_meta[-1]["code_after"] = True
@@ -374,7 +403,7 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
             text = clean_text(node)
             if text:
                 current().paragraphs.append(text)
-                current().open_ordered = False
+                current().open_ordered = current().open_unordered = False
         elif _is_note(node) or name == "blockquote" and NOTE_PREFIX.match(clean_text(node)):
             text = clean_text(node)
             if text:

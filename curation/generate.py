@@ -21,7 +21,7 @@ from typing import Iterable
 
 from tqdm import tqdm
 
-from curation.rules import generate_from_section, split_for_llm
+from curation.rules import distinct_across_pages, generate_from_section, split_for_llm
 from wpqa.io import read_jsonl, write_json, write_jsonl
 from wpqa.params import GenerateParams, ParamsError, PatternParams, load_params
 from wpqa.records import QAPair, RejectedRow, Section, from_row, to_row
@@ -41,7 +41,7 @@ def generate_candidates(sections: Iterable[Section], params: GenerateParams, pro
         found, dropped = generate_from_section(section, max_words)
         candidates.extend(found)
         rejected.extend(dropped)
-    candidates.sort(key=lambda q: q.id)
+    candidates = sorted(distinct_across_pages(candidates), key=lambda q: q.id)
     rejected.sort(key=lambda r: (r.ref, r.reason, r.detail))
     reasons = Counter(r.reason for r in rejected)
     with_candidates = {q.section_id for q in candidates}
@@ -72,7 +72,7 @@ def generate_with_backend(sections: Iterable[Section], params: GenerateParams,
     rules_items: list[QAPair] = []
     to_llm = sections
     if params.backend == "hybrid":
-        rules_items, to_llm = split_for_llm(sections)
+        rules_items, to_llm = split_for_llm(sections, bounds.max_item_words)
     outcomes = curate_with_llm(to_llm, rules_items, params, bounds, client, progress)
     originals = sorted((o.item for o in outcomes if o.item), key=lambda q: q.id)
     variants = [v for o in outcomes for v in o.variants]

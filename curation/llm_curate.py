@@ -419,7 +419,7 @@ def estimate_run(sections: list[Section], params: GenerateParams, bounds: Patter
     llm = params.llm
     to_llm, rules_items = sections, []
     if params.backend == "hybrid":
-        rules_items, to_llm = split_for_llm(sections)
+        rules_items, to_llm = split_for_llm(sections, bounds.max_item_words)
     skipped = [s for s in to_llm if suspected_injection(s)]
     sent = [s for s in to_llm if not suspected_injection(s)]
     counts = {"sections_in": len(sections), "sections_llm": len(to_llm),

@@ -12,6 +12,7 @@ section is considered. What is not a procedure is rejected with a reason of its 
 | `file_list` | file and folder names |
 | `option_list` | "Term – what it means" items, parameters |
 | `choice_list` | ways, types or kinds to choose from ("There are four ways to …") |
+| `advice_list` | good habits under "Best practices" or "Tips" ("Always escape output") |
 | `not_actions` | items that describe rather than instruct |
 | `causes_not_fixes` | a stated problem over a list of causes or symptoms |
 | `needs_code` | a step that cannot be followed without a code block |
@@ -60,7 +61,7 @@ wrap cherry-pick checkout commit merge rebase tag bump release announce publish 
 """.split())
 NOUN_VERBS = frozenset("""
 block list name link style color colour group format view design order display feature note
-document point pin type print answer call hook map tag control
+document point pin type print answer call hook map tag control pull
 """.split())
 _PREPOSITIONS = frozenset("to of for in on with and or from by at is are as".split())
 DETERMINERS = frozenset("a an the your my this these that those all any each every some it them "
@@ -94,12 +95,15 @@ SCREENSHOT_REF = re.compile(
     r"|,?\s*\(?\b(?:see|refer to)\s+(?:the\s+)?(?:screenshot|image|figure|picture)\s*(?:below|above)?\)?",
     re.IGNORECASE)
 PROBLEM_WORDS = re.compile(
-    r"\b(error|errors|not working|doesn[’']?t|don[’']?t|does not|do not|can[’']?t|cannot|can not|"
-    r"unable|fails?|failed|failing|failure|broken|blank|white screen|missing|lost|locked out|404|"
-    r"500|503|timed? ?out|issues?|problems?|trouble|conflicts?|wrong|stuck|denied|invalid|fatal|"
-    r"troubleshoot(ing)?|crash(es|ed)?|disappear(s|ed)?|isn[’']?t|won[’']?t|aren[’']?t|incorrect|too many|exceeded|"
-    r"warnings?|gibberish|headers already sent|slow|hacked|spam|infinite|loop|not (show|load|sav|"
-    r"send|appear|display|updat|redirect|receiv)\w*)\b", re.IGNORECASE)
+    r"\b(error|errors|not working|unable to|fails?|failed|failing|failure|broken|blank|white screen|"
+    r"missing|lost|locked out|404|500|503|timed? ?out|issues?|problems?|trouble|troubleshoot(ing)?|"
+    r"conflicts?|wrong|stuck|denied|invalid|fatal|crash(es|ed)?|disappear(s|ed)?|incorrect|"
+    r"too many (redirects|requests)|exceeded|exhausted|warnings?|gibberish|headers already sent|slow|"
+    r"hacked|infinite loop|redirect loop|"
+    r"(doesn[’']?t|don[’']?t|does not|do not|can[’']?t|cannot|can not|won[’']?t|isn[’']?t|aren[’']?t|"
+    r"not|never)\s+(work|load|show|appear|save|send|display|open|connect|respond|upload|update|log|"
+    r"access|see|find|receive|sign|arrive|redirect|load|install|activate|run|start)\w*)\b",
+    re.IGNORECASE)
 _HOW_TO = re.compile(r"^how (?:to|do i|do you|can i|can you|should i)\s+(.+?)\??$", re.IGNORECASE)
 _STEPS_TO = re.compile(r"^(?:the\s+)?(?:\w+\s+)?(?:steps|instructions|procedure)\s+(?:to|for)\s+(.+)$",
                        re.IGNORECASE)
@@ -117,8 +121,6 @@ _QUALIFIER = re.compile(r"^(using|via|with|through|from|in|on|by|for|manually|au
                         re.IGNORECASE)
 _NOUN_TASKS = (
     (re.compile(r"^(?:basic |quick |initial |the )?(?:setup|set-up|set up)$", re.I), "set up {obj}"),
-    (re.compile(r"^(?:manual )(?:(.+) )?installation$", re.I), "install {obj} manually"),
-    (re.compile(r"^(?:automatic )(?:(.+) )?installation$", re.I), "install {obj} automatically"),
     (re.compile(r"^(?:(.+) )?installation$", re.I), "install {obj}"),
     (re.compile(r"^(?:(.+) )?uninstall(?:ation)?$", re.I), "uninstall {obj}"),
     (re.compile(r"^(?:(.+) )?configuration$", re.I), "configure {obj}"),
@@ -130,6 +132,7 @@ _NOUN_TASKS = (
     (re.compile(r"^(?:(.+) )?registration$", re.I), "register {obj}"),
     (re.compile(r"^(?:(.+) )?(?:removal|deletion)$", re.I), "remove {obj}"),
     (re.compile(r"^(?:(.+) )?creation$", re.I), "create {obj}"),
+    (re.compile(r"^(?:(.+) )?update$", re.I), "update {obj}"),
     (re.compile(r"^getting started$", re.I), "get started with {obj}"),
 )
 # Words that name nothing in particular: a task made only of these needs context.
@@ -137,10 +140,14 @@ GENERIC_WORDS = frozenset("""
 a an the new block blocks page pages post posts it this that them these those one item items
 settings setting option options file files site content field fields following process steps
 step basic setup set up your my of to in on for and or with from its their there here
+method methods way ways approach part example option i ii iii
 """.split())
+# Words that do not make two phrases about the same thing.
+_FUNCTION_WORDS = frozenset("a an the of to in on for and or with from your my using use via by at".split())
 PRONOUN_OBJECTS = frozenset("it this that them these those one so".split())
 # Not procedures: these sections are not worth an LLM call in the hybrid backend either.
 NOT_PROCEDURE = frozenset(("toc", "link_list", "shortcut_list", "file_list", "option_list", "choice_list",
+                           "advice_list",
                            "not_actions", "causes_not_fixes", "unordered_list_not_steps"))
 _PRONOUNS_TO_READER = {"my": "your", "i": "you", "mine": "yours", "myself": "yourself", "me": "you"}
 _SUBJECT_AFTER = frozenset("and or but if when so that because where until once while then".split())
@@ -191,6 +198,8 @@ def is_action(text: str) -> bool:
     An item whose first words are a subject and a verb ("Block editor handbook is …")
     describes, even when its first word could be a verb.
     """
+    if re.match(r"^`[^`]+`\s+\w", text.strip()):
+        return False  # "`use` statements for functions": a code name, then what it is
     word, after = first_word(text)
     if word in ("do", "don't", "never") and (after in ("not",) or word != "do"):
         return True
@@ -214,11 +223,10 @@ def is_imperative_heading(text: str) -> bool:
     word, after = first_word(text)
     if word not in ACTION_VERBS:
         return False
-    if word in NOUN_VERBS:  # "Block Toolbar" names a thing; "Block an IP" instructs
-        raw = _WORD.findall(text)
-        second = raw[1] if len(raw) > 1 else ""
-        return after in DETERMINERS or (second[:1].islower() and after not in ACTION_VERBS
-                                        and after not in _PREPOSITIONS)
+    if word in NOUN_VERBS:  # "Block Toolbar", "Style variations" name things; "Block an IP" instructs
+        raw = [w.lower() for w in _WORD.findall(text)]
+        third = raw[2] if len(raw) > 2 else ""
+        return after in DETERMINERS or after in ("to", "into") and third in DETERMINERS
     return True
 
 
@@ -263,6 +271,10 @@ def _clean_heading(text: str) -> str:
     return _TRAILING_PUNCT.sub("", _PARENTHETICAL.sub("", text.strip())).strip()
 
 
+def _plain_words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text) if w.lower() not in _FUNCTION_WORDS}
+
+
 def _content_words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text) if w.lower() not in GENERIC_WORDS}
 
@@ -280,8 +292,8 @@ def swap_to_asker(text: str) -> str:
         if low not in ("you", "your", "yours", "yourself") or (n > 0 and word[0].isupper()):
             continue
         if low == "you":
-            before = words[n - 1][1].lower() if n else ""
-            after = words[n + 1][1].lower() if n + 1 < len(words) else ""
+            before = words[n - 1][1].lower().replace("’", "'") if n else ""
+            after = words[n + 1][1].lower().replace("’", "'") if n + 1 < len(words) else ""
             subject = n == 0 or before in _SUBJECT_AFTER or after in _VERB_AFTER_YOU
             new = "I" if subject else "me"
         else:
@@ -316,19 +328,24 @@ def task_from_heading(heading: str, subject: str = "") -> str | None:
     for pattern in (_HOW_TO, _STEPS_TO, _TO_TASK):
         match = pattern.match(text)
         if match and match.group(1).strip():
-            return swap_to_reader(match.group(1).strip())
+            return swap_to_reader(_lower_first(match.group(1).strip()))
     if is_imperative_heading(text):
         return _lower_first(text)
     first, _, rest = text.partition(" ")
     verb = base_verb(first)
     if verb and rest:
         return _lower_first(f"{verb} {rest}")
+    modifier = re.match(r"^(manual|automatic|automated)\s+(.+)$", text, re.IGNORECASE)
+    adverb = ""
+    if modifier:  # "Manual Uninstallation": uninstall the subject manually
+        adverb = " manually" if modifier.group(1).lower() == "manual" else " automatically"
+        text = modifier.group(2)
     for pattern, template in _NOUN_TASKS:
         match = pattern.match(text)
         if match:
             obj = (match.group(1) if match.groups() else None) or subject
             if obj:
-                return template.format(obj=obj).strip()
+                return template.format(obj=obj).strip() + adverb
             return None
     return None
 
@@ -340,22 +357,37 @@ def task_from_intro(intro: str) -> str | None:
     """The task a list's intro sentence names: "Follow these steps to create a page:",
     "To add a gallery:", or an instruction of its own ("Now cherry-pick the commits:")."""
     intro = _PARENTHETICAL.sub("", intro.strip())
-    sentence = re.split(r"(?<=[.!?])\s+(?=[A-Z])", intro)[-1] if intro else ""
+    sentences = re.split(r"(?<=[.!?:])\s+(?=[A-Z])", intro) if intro else [""]
+    # The sentence that introduces the list: the one ending in ":", else the last one.
+    sentence = next((x for x in sentences if x.endswith(":")), sentences[-1])
     for pattern in _INTRO_TASKS:
         match = pattern.search(sentence)
         if match:
             task = _TRAILING_PUNCT.sub("", match.group(1)).strip()
-            if task and not _is_vague(task) and len(task.split()) <= 14:
-                return swap_to_reader(task)
+            if _names_a_task(task):
+                return swap_to_reader(_lower_first(task))
     if sentence.endswith(":"):
         text = _LEAD_WORDS.sub("", sentence)
         text = _LEAD_CLAUSE.sub("", text, count=1)
         word, _ = first_word(text)
         if word in ACTION_VERBS and word not in _GENERIC_INTRO_VERBS and word not in NOUN_VERBS:
             task = re.split(r"[,:;]|\s+and (?:then )?(?:follow|perform|do)\b", text, maxsplit=1)[0].strip()
-            if 2 <= len(task.split()) <= 14 and not _is_vague(task):
+            if 2 <= len(task.split()) and _names_a_task(task):
                 return swap_to_reader(_lower_first(task))
     return None
+
+
+_FINITE_VERB = re.compile(r"\s(requires?|is|are|was|were|will|can|should|must|has|have|needs?|"
+                          r"makes?|lets?|allows?)\s", re.IGNORECASE)
+
+
+def _names_a_task(task: str) -> bool:
+    """A verb phrase of a few words ("create a page"), not a clause ("to add a page
+    requires …") or a pronoun ("do this")."""
+    if not task or len(task.split()) > 14 or _is_vague(task) or _FINITE_VERB.search(f" {task} "):
+        return False
+    word = first_word(task)[0]
+    return word in ACTION_VERBS and not _DESCRIBES.match(task)
 
 
 def _is_vague(task: str) -> bool:
@@ -386,10 +418,12 @@ def _ancestor_task(path: list[str]) -> tuple[str | None, int]:
 
 
 # Headings that say a procedure follows without saying which: the task is the one above.
-_META_HEADING = re.compile(r"^(steps|instructions|procedure|the process|process|how it works|"
-                           r"overview|details|usage|quick ?start|walkthrough|tutorial)$", re.IGNORECASE)
+_META_HEADING = re.compile(r"^((detailed |basic |quick )?(steps|instructions)|procedure|the process|process|"
+                           r"how it works|overview|details|usage|quick ?start|walkthrough|tutorial|"
+                           r"step[- ]by[- ]step( guide| instructions)?|guide|how to|directions( for use)?)$", re.IGNORECASE)
 _TOPIC_SKIP = re.compile(r"^(further information|more information|examples?|notes?|introduction|"
                          r"summary|background)$", re.IGNORECASE)
+_TOPIC_PREFIX = re.compile(r"^(about|overview of|introduction to|example|examples)\s*:?\s+", re.IGNORECASE)
 
 
 def task_for(section: Section, intro: str) -> str | None:
@@ -403,9 +437,12 @@ def task_for(section: Section, intro: str) -> str | None:
     """
     path = section.heading_path or [section.heading]
     heading = _clean_heading(_NUMBERED_HEADING.sub("", path[-1]))
-    parent_subject = subject_of(path[-2]) if len(path) > 1 else ""
+    parent_subject = _subject_above(path)
     from_intro = task_from_intro(intro) if intro else None
     if from_intro:
+        qualifier = _QUALIFIER.match(heading)
+        if qualifier and not _content_words(heading) & _content_words(from_intro):
+            return f"{from_intro} {_lower_first(heading)}"  # "create a database using Plesk"
         return with_context(from_intro, section, own_heading=True)
     task = None
     if _QUALIFIER.match(heading) and len(path) > 1:
@@ -429,18 +466,34 @@ def task_for(section: Section, intro: str) -> str | None:
     return with_context(task, section)
 
 
+_SUBJECT_GENERIC = GENERIC_WORDS | frozenset("installation installing install methods overview options "
+                                             "configuration instructions usage".split())
+
+
+def _subject_above(path: list[str]) -> str:
+    """What the headings above the last one are about ("Installation Methods" under
+    "Installing Secure Custom Fields" is about Secure Custom Fields)."""
+    for heading in reversed(path[:-1]):
+        subject = subject_of(heading)
+        if subject and {w.lower() for w in _WORD.findall(subject)} - _SUBJECT_GENERIC:
+            return subject
+    return ""
+
+
 def topic_for(section: Section) -> str:
     """What an unnamed procedure is about, for "What are the steps for …?"."""
     path = [_clean_heading(_NUMBERED_HEADING.sub("", h)) for h in section.heading_path or [section.heading]]
     named = [h for h in path if h and not _META_HEADING.match(h) and not _TOPIC_SKIP.match(h)]
     if not named:
         return ""
-    topic = named[-1]
+    topic = _TOPIC_PREFIX.sub("", named[-1]) or named[-1]
     if not _content_words(topic) - GENERIC_WORDS or len(_content_words(topic)) < 2 and len(named) > 1:
         context = named[-2]
         if not _content_words(context) & _content_words(topic):
             topic = f"{topic} in {context}"
-    return _lower_first(topic)
+    words = topic.split()
+    title_case = len(words) >= 2 and sum(w[:1].isupper() for w in words) >= 0.6 * len(words)
+    return topic if title_case else _lower_first(topic)
 
 
 def with_context(task: str, section: Section, own_heading: bool = False) -> str:
@@ -448,14 +501,14 @@ def with_context(task: str, section: Section, own_heading: bool = False) -> str:
     ("add a block" on a widgets page → "add a block in Widgets")."""
     verb = task.split(" ", 1)[0].lower()
     if _content_words(task) - {verb} - PRONOUN_OBJECTS and not re.search(
-            r"\b(this|that|these|those)\b", task, re.IGNORECASE):
+            r"\b(this|these|those)\s+\w+", task, re.IGNORECASE):
         return task
     path = [h for h in (section.heading_path or []) if h]
     candidates = path if own_heading else path[:-1]
+    task_words = _plain_words(task) - {verb}
     for context in reversed(candidates):
         context = _clean_heading(_NUMBERED_HEADING.sub("", context))
-        if not context or _META_HEADING.match(context) or _content_words(context) & (
-                _content_words(task) - {verb}):
+        if not context or _META_HEADING.match(context) or _plain_words(context) & task_words:
             continue
         context_task = task_from_heading(context)
         if context_task:
@@ -498,6 +551,9 @@ def list_problem(items: list[str], meta: dict, heading: str) -> str | None:
         return "option_list"  # parameters: "`$hook` – the hook's name"
     if _CHOICES.search(str(meta.get("intro") or "")):
         return "choice_list"  # "There are four ways to add an image:" — pick one, not all
+    if _ADVICE_HEADING.match(_clean_heading(heading)) or share(
+            lambda i: _ADVICE_START.match(i) is not None) >= 0.5:
+        return "advice_list"  # "Always escape output", "Check capabilities": good habits, no task
     actions = share(lambda i: is_action(i) or is_command(i))
     broad = share(lambda i: is_action(i) or is_command(i) or has_action(i) or _instructs_inside(i)
                   or bool(meta.get("numbered_text")) and base_verb(first_word(i)[0] + "") is not None)
@@ -516,6 +572,11 @@ _CHOICES = re.compile(r"\b(two|three|four|five|several|many|multiple|different|v
                       r"(major\s+|main\s+|basic\s+|primary\s+|different\s+)?(ways|types|kinds|sets|things|"
                       r"reasons|parameters|arguments|characteristics|benefits|advantages|methods|options|"
                       r"approaches|categories|purposes|levels|modes)\b", re.IGNORECASE)
+_ADVICE_HEADING = re.compile(r"^(best practices?|tips( and tricks)?|recommendations?|guidelines|"
+                             r"dos and don[’']?ts|things to (know|remember|consider)|considerations|"
+                             r"good practices?|general advice|rules of thumb)$", re.IGNORECASE)
+_ADVICE_START = re.compile(r"^(always|never|avoid|consider|prefer|try to|remember|be careful|keep in mind)\b",
+                           re.IGNORECASE)
 _SUBJECT_START = frozenset("you it this these those the a an there each some they we i he she "
                            "pages posts users".split())
 
@@ -602,14 +663,17 @@ def steps_question(task: str) -> str:
     return f"How do I {swap_to_asker(task)}?"
 
 
-def problem_question(heading: str, parent: str = "") -> str:
+def problem_question(heading: str, parent: str = "", above: tuple[str, ...] = ()) -> str:
     """A user's question for a problem heading: kept when it is a question, first person
     otherwise; a bare name ("Error") takes its parent heading."""
     heading = _PARENTHETICAL.sub("", heading.strip()).strip() or heading.strip()
     if heading.endswith("?"):
         return heading
-    if _GENERIC_PROBLEM.match(_clean_heading(heading)) and parent:
-        return f"How do I troubleshoot {subject_of(parent)}?"
+    if _GENERIC_PROBLEM.match(_clean_heading(heading)) and above:
+        subject = next((subject_of(h) for h in reversed(above)
+                        if not _GENERIC_PROBLEM.match(_clean_heading(h))), "")
+        if subject:
+            return f"How do I troubleshoot {subject}?"
     text = _TRAILING_PUNCT.sub("", heading)
     if len(text.split()) <= 2 and parent:
         text = f"{_TRAILING_PUNCT.sub('', parent)}: {text}"
@@ -710,7 +774,7 @@ def generate_from_section(section: Section, max_words: int = 40
             continue
         candidates.append(_qa(section, "steps", f"What are the steps for {topic}?", steps,
                               intro=f"For {topic}, follow these steps:"))
-    question = problem_question(heading, parent)
+    question = problem_question(heading, parent, tuple(section.heading_path[:-1]))
     for items in solutions_lists:
         fixes = [clean_item(i, max_words) for i in items]
         if any(f is None for f in fixes):
@@ -737,7 +801,28 @@ def _distinct_questions(candidates: list[QAPair]) -> list[QAPair]:
     return out
 
 
-def split_for_llm(sections: Iterable[Section]) -> tuple[list[QAPair], list[Section]]:
+def distinct_across_pages(candidates: list[QAPair]) -> list[QAPair]:
+    """The same question from different pages ("How do I add a gallery?" in the classic and
+    the block editor guides) names its page, so each stays and none reads as a duplicate."""
+    pages: dict[str, set[str]] = {}
+    for qa in candidates:
+        pages.setdefault(_question_key(qa.question), set()).add(qa.source_url)
+    out = []
+    for qa in candidates:
+        title = qa.heading_path[0] if qa.heading_path else ""
+        if len(pages[_question_key(qa.question)]) > 1 and title and title.lower() not in qa.question.lower():
+            question = f"{qa.question.rstrip('?')} in {title}?"
+            qa = replace(qa, question=question, id=content_hash(qa.section_id, question))
+        out.append(qa)
+    return out
+
+
+def _question_key(question: str) -> str:
+    return " ".join(re.findall(r"[\w.]+", question.lower()))
+
+
+def split_for_llm(sections: Iterable[Section], max_words: int = 40
+                  ) -> tuple[list[QAPair], list[Section]]:
     """The hybrid backend's split: rules items, and the sections the LLM should see.
 
     A section goes to the LLM only when rules made nothing of it and did not find it to be
@@ -746,8 +831,8 @@ def split_for_llm(sections: Iterable[Section]) -> tuple[list[QAPair], list[Secti
     items: list[QAPair] = []
     to_llm: list[Section] = []
     for section in sections:
-        found, dropped = generate_from_section(section)
+        found, dropped = generate_from_section(section, max_words)
         items.extend(found)
         if not found and not any(r.reason in NOT_PROCEDURE for r in dropped):
             to_llm.append(section)
-    return items, to_llm
+    return distinct_across_pages(items), to_llm
