@@ -35,7 +35,7 @@ TRAPS = [
     ("/documentation/block-editor-basics/", "Using keyboard shortcuts", "Ctrl + Z: undo the last change"),
     ("/documentation/settings-general/", "What the General screen controls", "Site Title – the name of the site"),
     ("/documentation/users-and-roles/", "The default user roles", "Administrator: can do everything"),
-    ("/documentation/update-wordpress/", "When an update fails", "The server ran out of time or memory"),
+    ("/documentation/update-wordpress/", "When an update fails", "Downloads the update package from WordPress.org"),
     ("/documentation/backups/", "Back up these files first", "wp-config.php"),
     ("/documentation/troubleshoot-login-issues/", "The login page reloads without logging me in",
      "A cookie set for a different address"),
