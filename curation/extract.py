@@ -292,6 +292,10 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
     # Open headings below the page title: (level, text, troubleshooting part, its draft).
     levels: list[tuple[int, str, bool, _Draft]] = []
     skip_below: list[int] = []  # the level of an open changelog heading
+    # (draft, index of its step list, the section a step heading opened): a step whose
+    # section holds code marks its list as followed by code, so a step that points at it
+    # ("Add the following lines") needs the code; "1. Download the file" does not.
+    step_sections: list[tuple[_Draft, int, _Draft]] = []
 
     def current() -> _Draft:
         return drafts[-1]
@@ -306,15 +310,18 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
             return
         skip_below.clear()
         step = numbered_step(heading, heading=True)
-        if step:
-            parent = levels[-1][3] if levels else drafts[0]
-            if not _add_numbered_step(parent, *step, intro=parent.last_paragraph, marker=heading):
-                parent.step_list = None
+        parent = levels[-1][3] if levels else drafts[0]
+        in_steps = bool(step) and _add_numbered_step(parent, *step, intro=parent.last_paragraph,
+                                                     marker=heading)
+        if step and not in_steps:
+            parent.step_list = None
         levels.append((level, heading, bool(TROUBLESHOOTING_HEADING.match(heading)), None))
         draft = _Draft(heading_path=root_path + [h for _, h, _, _ in levels],
                        troubleshooting=troubleshooting or any(t for _, _, t, _ in levels))
         levels[-1] = levels[-1][:3] + (draft,)
         drafts.append(draft)
+        if in_steps:
+            step_sections.append((parent, parent.step_list, draft))
 
     def add_ordered(node: Tag) -> None:
         items, code, links = list_items(node)
@@ -425,6 +432,9 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
     for child in body.children:
         if isinstance(child, Tag):
             visit(child)
+    for parent, index, step_draft in step_sections:
+        if step_draft.has_code and index is not None and index < len(parent.list_meta):
+            parent.list_meta[index]["code_after"] = True
     return drafts
 
 

@@ -61,7 +61,7 @@ wrap cherry-pick checkout commit merge rebase tag bump release announce publish 
 """.split())
 NOUN_VERBS = frozenset("""
 block list name link style color colour group format view design order display feature note
-document point pin type print answer call hook map tag control pull
+document point pin type print answer call hook map tag control pull checkout
 """.split())
 _PREPOSITIONS = frozenset("to of for in on with and or from by at is are as".split())
 DETERMINERS = frozenset("a an the your my this these that those all any each every some it them "
@@ -92,14 +92,15 @@ REFERS_TO_CODE = re.compile(r"\b(following|this|the below|below)\s+(code|snippet
 SCREENSHOT_REF = re.compile(
     r",?\s*\(?\b(?:as|like)\s+(?:shown|seen|illustrated|pictured|highlighted)\s+(?:below|above|here|"
     r"in the (?:screenshot|image|figure|picture)(?:\s+(?:below|above))?)\)?"
-    r"|,?\s*\(?\b(?:see|refer to)\s+(?:the\s+)?(?:screenshot|image|figure|picture)\s*(?:below|above)?\)?",
+    r"|,?\s*\(?\b(?:see|refer to)\s+(?:the\s+)?(?:screenshot|image|figure|picture)\s+(?:below|above)\)?",
     re.IGNORECASE)
 PROBLEM_WORDS = re.compile(
     r"\b(error|errors|not working|unable to|fails?|failed|failing|failure|broken|blank|white screen|"
     r"missing|lost|locked out|404|500|503|timed? ?out|issues?|problems?|trouble|troubleshoot(ing)?|"
     r"conflicts?|wrong|stuck|denied|invalid|fatal|crash(es|ed)?|disappear(s|ed)?|incorrect|"
     r"too many (redirects|requests)|exceeded|exhausted|warnings?|gibberish|headers already sent|slow|"
-    r"hacked|infinite loop|redirect loop|"
+    r"hacked|infinite loop|redirect loop|not found|not allowed|permission denied|forbidden|unavailable|"
+    r"offline|"
     r"(doesn[’']?t|don[’']?t|does not|do not|can[’']?t|cannot|can not|won[’']?t|isn[’']?t|aren[’']?t|"
     r"not|never)\s+(work|load|show|appear|save|send|display|open|connect|respond|upload|update|log|"
     r"access|see|find|receive|sign|arrive|redirect|load|install|activate|run|start)\w*)\b",
@@ -207,8 +208,8 @@ def is_action(text: str) -> bool:
         return after in ACTION_VERBS or after in DETERMINERS
     if word not in ACTION_VERBS or _DESCRIBES.match(text.strip().lstrip("`*\"'“‘(")):
         return False
-    if word in NOUN_VERBS:
-        return is_imperative_heading(text)
+    if word in NOUN_VERBS:  # "Call `get_option()` …" instructs, "Block editor …" names
+        return bool(re.match(rf"^\W*{word}\s+`", text.strip(), re.IGNORECASE)) or is_imperative_heading(text)
     return True
 
 
@@ -700,18 +701,21 @@ def _qa(section: Section, kind: str, question: str, items: list[str], task: str 
 
 def is_problem_section(section: Section) -> bool:
     """Does the section state a problem? Its heading names one ("Error establishing …",
-    "I can't log in"), or it sits on a troubleshooting page under a heading that does and
-    names no task itself ("Allowed memory size exhausted" under "PHP Errors")."""
-    heading = _clean_heading(section.heading)
-    if task_from_heading(section.heading) and not heading.endswith("?"):
-        return False
+    "I can't log in"), or it sits on a troubleshooting page and names no task itself
+    ("Allowed memory size exhausted" under "PHP Errors")."""
+    heading = _clean_heading(_NUMBERED_HEADING.sub("", section.heading))
+    if _HOW_TO.match(heading) or _STEPS_TO.match(heading) or _TO_TASK.match(heading) \
+            or is_imperative_heading(heading):
+        return False  # "Fix a broken link" is a task, whatever word it uses
     if is_problem(section.heading):
-        return True
+        return True  # "Publishing failed because …" states a problem
+    if task_from_heading(section.heading) and not section.heading.strip().endswith("?"):
+        return False
     if not section.troubleshooting:
         return False
-    if section.heading.strip().endswith("?"):
-        return not _HOW_TO.match(section.heading.strip())
-    return any(is_problem(h) for h in section.heading_path[1:-1])
+    # On a troubleshooting page or under a troubleshooting heading, a heading that names
+    # no task states a problem ("Every submission is marked as spam").
+    return not _HOW_TO.match(section.heading.strip())
 
 
 def generate_from_section(section: Section, max_words: int = 40

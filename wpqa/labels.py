@@ -106,13 +106,18 @@ def ordered_overlap(found: list[tuple[str, ...]], wanted: tuple[str, ...]) -> in
 
 
 def item_fingerprints(text: str) -> tuple[str, ...]:
-    """The fingerprints an answer step may match: its own, and that of its words before a
-    colon or semicolon (a step with its sub-steps folded in: "Configure options: add …")."""
+    """The fingerprints an answer step may match: its own, that of its words before a
+    colon or semicolon (a step with its sub-steps folded in: "Configure options: add …"),
+    and the same without a link target kept in brackets."""
     prints = [step_fingerprint(text)]
-    for mark in (":", ";"):
-        head = text.split(mark, 1)[0]
-        if head != text and head.strip():
-            prints.append(step_fingerprint(head))
+    # A link target kept beside vague link text ("here (https://…)") is not in the page's words.
+    bare = re.sub(r"\s*\(https?://[^)\s]*\)", "", text)
+    for variant in (text, bare):
+        prints.append(step_fingerprint(variant))
+        for mark in (":", ";"):
+            head = variant.split(mark, 1)[0]
+            if head != variant and head.strip():
+                prints.append(step_fingerprint(head))
     return tuple(dict.fromkeys(prints))
 
 
