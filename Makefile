@@ -7,7 +7,10 @@ export GX_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: repro test install bench clean
+.PHONY: repro test install bench clean snapshot quality
+
+# A folder of saved WordPress REST items (e.g. ../shared/corpus/wp-docs) for `make snapshot`.
+SNAPSHOT ?= ../shared/corpus/wp-docs
 
 install: $(VENV)/.installed
 
@@ -24,7 +27,19 @@ repro: install
 test: install
 	pytest
 
+# The whole pipeline on a docs snapshot, as a DVC experiment in a temporary copy of the
+# project: the workspace (and the sample-site results in it) stays as it is.
+# `dvc exp show` lists it; `dvc exp apply snapshot` brings its data and reports here.
+snapshot: install
+	dvc exp run --temp --name snapshot -S scrape.profile=snapshot \
+		-S scrape.site_root=$(abspath $(SNAPSHOT)) -S scrape.max_pages=100000
+
+# Curation quality against the hand labels of real pages (skips without ../shared).
+quality: install
+	python benchmarks/bench_quality.py
+
 bench: install
+	python benchmarks/bench_quality.py
 	python benchmarks/bench_scrape.py
 	python benchmarks/bench_curation.py
 	python benchmarks/bench_train.py

@@ -98,7 +98,9 @@ def clean_text(node: Tag | str) -> str:
     text = _SPACE.sub(" ", text).strip()
     # get_text(" ") puts a space before punctuation that followed an inline tag (not before
     # a name that starts with a dot, such as `.htaccess`).
-    return re.sub(r" ([.,;:!?)]+)(?=\s|$)", r"\1", text).replace("( ", "(")
+    text = re.sub(r" ([.,;:!?)]+)(?=\s|$)", r"\1", text).replace("( ", "(")
+    # …and inside curly quotes around an inline tag: “ Search ” → “Search”.
+    return re.sub(r"([“‘]) (?=\S)", r"\1", re.sub(r"(?<=\S) ([”’])", r"\1", text))
 
 
 def list_items(node: Tag) -> tuple[list[str], bool, int]:

@@ -85,12 +85,16 @@ FILE_ITEM = re.compile(r"^`?[\w./-]*\.(php|js|jsx|ts|tsx|css|scss|json|html?|txt
                        re.IGNORECASE)
 OPTION_ITEM = re.compile(r"^([^:–—]{1,48}?)\s*(?::|\s[–—-])\s+\S")
 # Steps that lean on code the answer cannot carry.
-REFERS_TO_CODE = re.compile(r"\b(following|this|the below|below)\s+(code|snippet|function|line|lines|"
+REFERS_TO_CODE = re.compile(r"\b(add|paste|insert|copy|put|place|enter|type|run)\s+(the\s+)?following\b|"
+                            r"\bsimilar to this\b|\blike this:?$|"
+                            r"\b(following|this|the below|below)\s+(code|snippet|function|line|lines|"
                             r"command|commands)\b|\b(code|snippet|lines?|function|command)s? (below|above)\b|"
                             r"\bas follows:?$", re.IGNORECASE)
 # Screenshot references that mean nothing without the picture.
 SCREENSHOT_REF = re.compile(
-    r",?\s*\(?\b(?:as|like)\s+(?:shown|seen|illustrated|pictured|highlighted)\s+(?:below|above|here|"
+    r"\s*\([^()]*\b(?:image|screenshot|picture|figure)s?\s+(?:below|above)[^()]*\)"
+    r"|\s*\([^()]*\b(?:explained|shown|described|listed|covered)\s+(?:below|above)\.?\)"
+    r"|,?\s*\(?\b(?:as|like)\s+(?:shown|seen|illustrated|pictured|highlighted)\s+(?:below|above|here|"
     r"in the (?:screenshot|image|figure|picture)(?:\s+(?:below|above))?)\)?"
     r"|,?\s*\(?\b(?:see|refer to)\s+(?:the\s+)?(?:screenshot|image|figure|picture)\s+(?:below|above)\)?",
     re.IGNORECASE)
@@ -654,7 +658,8 @@ def clean_item(text: str, max_words: int = 40) -> str | None:
 def note_for(section: Section) -> str:
     """The first short notice of a section, kept as the answer's single Note: line."""
     for note in section.notes:
-        note = re.sub(r"^(note|tip|warning|important)\s*:\s*", "", note, flags=re.IGNORECASE)
+        note = re.sub(r"^(note|tip|warning|important|caution|attention)\b\s*:?\s*", "", note,
+                      flags=re.IGNORECASE)
         if 3 <= len(note.split()) <= 40:
             return note
     return ""

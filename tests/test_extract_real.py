@@ -118,7 +118,7 @@ def test_rest_howto_install_bold_questions_become_problem_sections():
     assert [s.heading for s in sections if s.heading_path[1:2] == ["Common installation problems"]][1:] == [
         "I see a directory listing rather than a web page.",
         "I see lots of Headers already sent errors. How do I fix this?",
-        "My page comes out gibberish. When I look at the source I see a lot of “ <?php ?> ” tags.",
+        "My page comes out gibberish. When I look at the source I see a lot of “<?php ?>” tags.",
         "I keep getting an Error connecting to database message but I’m sure my configuration is correct.",
         "My image/MP3 uploads aren’t working."]
     assert found["Step 3: Set up wp-config.php"].has_code

@@ -106,8 +106,11 @@ def test_micro_repro_then_nothing_then_lr_experiments(tmp_path, endpoint):
     assert ran_stages(first) == {"scrape", "extract", "generate", "validate", "split", "base",
                                  "train", "eval", "report"}
     report = json.loads((repo / "reports/dataset/metrics.json").read_text())
-    assert report["adds_up"] and report["test"] == 8 and report["train"] > 8
+    assert report["adds_up"] and report["train"] > 8
     split = json.loads((repo / "reports/split/metrics.json").read_text())
+    # Whole page and paraphrase groups go to one side, so the test split may fall short
+    # of its target by less than a group.
+    assert split["test_target"] == 8 and 5 <= report["test"] <= 8 and split["test"] == report["test"]
     assert split["leaks"] == 0 and split["gx_decontamination_success"]
     assert split["train"] + split["test"] + split["dropped"] == split["items"]
     assert "<html" in (repo / "reports/dataset/report.html").read_text()
@@ -123,7 +126,7 @@ def test_micro_repro_then_nothing_then_lr_experiments(tmp_path, endpoint):
     assert (repo / "data/hf/README.md").read_text().startswith("---\n")
     from datasets import load_dataset
     loaded = load_dataset(str(repo / "data/hf"))
-    assert loaded["test"].num_rows == 8
+    assert loaded["test"].num_rows == report["test"]
 
     second = run(["dvc", "repro"], repo, env)
     assert ran_stages(second) == set(), second
