@@ -447,13 +447,28 @@ def _int(value: object) -> int | None:
         return None
 
 
+# Text a reader never sees is not documentation (and is where injected text hides).
+HIDDEN_CLASSES = frozenset(("sr-only", "visually-hidden", "screen-reader-only", "hidden", "hide",
+                            "d-none", "u-hidden"))
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?![.\d])",
+                           re.IGNORECASE)
+
+
+def _hidden(node: Tag) -> bool:
+    attrs = node.attrs
+    return ("hidden" in attrs or str(attrs.get("aria-hidden", "")).lower() == "true"
+            or bool(_HIDDEN_STYLE.search(str(attrs.get("style") or "")))
+            or not HIDDEN_CLASSES.isdisjoint(attrs.get("class") or ()))
+
+
 def _strip_chrome(soup: Tag) -> None:
     comments, chrome = [], []
     for node in soup.descendants:
         if isinstance(node, Comment):
             comments.append(node)  # block-markup comments such as <!-- wp:list -->
         elif isinstance(node, Tag) and (node.name in DROP_TAGS
-                                        or not DROP_CLASSES.isdisjoint(node.get("class") or ())):
+                                        or not DROP_CLASSES.isdisjoint(node.get("class") or ())
+                                        or _hidden(node)):
             chrome.append(node)
     for comment in comments:
         comment.extract()
