@@ -85,6 +85,7 @@ def endpoint():
         yield server
 
 
+@pytest.mark.timeout(1800)  # a whole repro and two experiments: ~5 min idle, 10+ on a loaded machine
 def test_micro_repro_then_nothing_then_lr_experiments(tmp_path, endpoint):
     repo = tmp_path / "repo"
     copy_project(repo)
