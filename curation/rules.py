@@ -58,14 +58,26 @@ highlight indent color colour center decrease lower reduce compress contact try 
 reupload re-enable re-activate reactivate disconnect authorize authenticate answer accept
 agree complete finish begin create customize declare hook initialize instantiate call pass
 wrap cherry-pick checkout commit merge rebase tag bump release announce publish document
+scaffold rearrange personalize personalise paginate bootstrap render query fetch cache sanitize
+escape internationalize prefix enqueue dequeue deregister unregister reorder resubmit retry
+reconnect regenerate rewrite reply moderate approve spam unspam trash restore embed feature
 """.split())
 NOUN_VERBS = frozenset("""
 block list name link style color colour group format view design order display feature note
 document point pin type print answer call hook map tag control pull checkout
 """.split())
+_COPULAS = frozenset("is are was were does do did doesn't don't isn't aren't won't can't cannot "
+                     "has have keeps fails".split())
 _PREPOSITIONS = frozenset("to of for in on with and or from by at is are as".split())
 DETERMINERS = frozenset("a an the your my this these that those all any each every some it them "
-                        "out up off on in one another new multiple".split())
+                        "out up off on in one another new multiple several more certain".split())
+# "Block editor", "Block themes": names, not an instruction to block something.
+_BLOCK_NOUNS = frozenset("""
+editor editors theme themes pattern patterns variation variations style styles support supports
+toolbar settings bindings library directory plugin plugins api json markup attributes hooks
+inserter transform transforms deprecation deprecations wrapper context selectors registration
+metadata type types development developers development-environment template templates
+""".split())
 # Words a step may open with before its verb: "Then click", "Optionally, enable".
 _LEAD_WORDS = re.compile(r"^(?:(?:first|firstly|second|then|next|now|finally|afterwards|optionally|"
                          r"lastly|also|again|once done|once finished|alternatively|or|and|please|"
@@ -126,6 +138,7 @@ _QUALIFIER = re.compile(r"^(using|via|with|through|from|in|on|by|for|manually|au
                         re.IGNORECASE)
 _NOUN_TASKS = (
     (re.compile(r"^(?:basic |quick |initial |the )?(?:setup|set-up|set up)$", re.I), "set up {obj}"),
+    (re.compile(r"^(?:(.+) )?(?:setup|set-up|set up)$", re.I), "set up {obj}"),
     (re.compile(r"^(?:(.+) )?installation$", re.I), "install {obj}"),
     (re.compile(r"^(?:(.+) )?uninstall(?:ation)?$", re.I), "uninstall {obj}"),
     (re.compile(r"^(?:(.+) )?configuration$", re.I), "configure {obj}"),
@@ -229,9 +242,15 @@ def is_imperative_heading(text: str) -> bool:
     if word not in ACTION_VERBS:
         return False
     if word in NOUN_VERBS:  # "Block Toolbar", "Style variations" name things; "Block an IP" instructs
-        raw = [w.lower() for w in _WORD.findall(text)]
-        third = raw[2] if len(raw) > 2 else ""
-        return after in DETERMINERS or after in ("to", "into") and third in DETERMINERS
+        raw = _WORD.findall(text)
+        lowered = [w.lower() for w in raw]
+        third = lowered[2] if len(lowered) > 2 else ""
+        if after in DETERMINERS or after in ("to", "into") and third in DETERMINERS:
+            return True
+        # "Block comments that contain …", "View scheduled events": a longer lower-case phrase.
+        return (len(raw) >= 3 and raw[1][:1].islower() and after not in _PREPOSITIONS
+                and after not in ACTION_VERBS and not (word == "block" and after in _BLOCK_NOUNS)
+                and not {w.replace("’", "'") for w in lowered[1:]} & _COPULAS)
     return True
 
 
@@ -348,7 +367,10 @@ def task_from_heading(heading: str, subject: str = "") -> str | None:
     for pattern, template in _NOUN_TASKS:
         match = pattern.match(text)
         if match:
-            obj = (match.group(1) if match.groups() else None) or subject
+            named = match.group(1) if match.groups() else None
+            if named and re.fullmatch(r"[A-Za-z]+", named) and not named[1:].isupper():
+                named = f"the {named.lower()}"  # "Network setup": set up the network
+            obj = named or subject
             if obj:
                 return template.format(obj=obj).strip() + adverb
             return None
@@ -818,12 +840,25 @@ def distinct_across_pages(candidates: list[QAPair]) -> list[QAPair]:
         pages.setdefault(_question_key(qa.question), set()).add(qa.source_url)
     out = []
     for qa in candidates:
-        title = qa.heading_path[0] if qa.heading_path else ""
+        # The whole title: "(Classic Editor)" is what tells two gallery guides apart.
+        title = _TRAILING_PUNCT.sub("", qa.heading_path[0].strip()) if qa.heading_path else ""
         if len(pages[_question_key(qa.question)]) > 1 and title and title.lower() not in qa.question.lower():
-            question = f"{qa.question.rstrip('?')} in {title}?"
+            question = f"{qa.question.rstrip('?')} {swap_to_asker(context_phrase(title))}?"
             qa = replace(qa, question=question, id=content_hash(qa.section_id, question))
         out.append(qa)
     return out
+
+
+def context_phrase(heading: str) -> str:
+    """Where something happens, from a heading: "in Widgets", "when creating menus"."""
+    task = task_from_heading(heading)
+    if task:
+        verb, _, obj = task.partition(" ")
+        second = re.match(r"^(and|or) ([a-z-]+)\b(.*)$", obj)
+        if second and second.group(2) in ACTION_VERBS:  # "create and organize pages"
+            obj = f"{second.group(1)} {gerund(second.group(2))}{second.group(3)}"
+        return f"when {gerund(verb)} {obj}".strip()
+    return f"in {heading}"
 
 
 def _question_key(question: str) -> str:

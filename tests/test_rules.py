@@ -172,3 +172,33 @@ def test_text_a_reader_never_sees_is_dropped():
     <li><span class="sr-only">Screen reader aside.</span>Click Activate.</li></ol>"""
     _, [qa], _ = generate(body)
     assert answer_steps(qa) == ["Open Plugins.", "Click Add New.", "Click Activate."]
+
+
+def test_same_question_on_two_pages_names_each_page():
+    from curation.rules import distinct_across_pages
+    body = "<h2>Add a gallery</h2><ol><li>Open the post.</li><li>Insert a Gallery block.</li></ol>"
+    items = []
+    for title in ("Galleries (Classic Editor)", "Create and organize pages"):
+        sections, _ = extract_sections(Page(url=f"https://docs.example.test/{len(items)}/", status=200, headers={},
+                                            body=body, source="documentation", kind="rest_item",
+                                            meta={"title": title}), EXTRACT)
+        items += [q for s in sections for q in generate_from_section(s)[0]]
+    questions = sorted(q.question for q in distinct_across_pages(items))
+    assert questions == ["How do I add a gallery in Galleries (Classic Editor)?",
+                         "How do I add a gallery when creating and organizing pages?"]
+
+
+@pytest.mark.parametrize("heading, task", [
+    ("Block comments that contain certain words", "block comments that contain certain words"),
+    ("Group several blocks together", "group several blocks together"),
+    ("Block editor handbook", None),
+    ("Order emails are not reaching customers", None),
+    ("Network setup", "set up the network"),
+    ("Manual Uninstallation", None),
+])
+def test_words_that_are_nouns_and_verbs(heading, task):
+    assert task_from_heading(heading) == task
+
+
+def test_noun_heading_with_a_modifier_takes_the_subject():
+    assert task_from_heading("Manual Uninstallation", subject="a plugin") == "uninstall a plugin manually"
