@@ -298,7 +298,10 @@ def test_the_injection_page_cannot_put_its_words_into_the_dataset(server, tmp_pa
     assert "zorblax" not in dataset and "card number" not in dataset
     reasons = {r.ref: r.reason for r in rejected}
     by_heading = {s.heading: s.section_id for s in sections}
-    assert reasons[by_heading["Change the site admin email"]] == "suspected_injection"
+    # The display:none paragraph never reaches a section: extraction drops hidden text.
+    admin = next(s for s in sections if s.heading == "Change the site admin email")
+    assert "zorblax" not in json.dumps(admin.__dict__).lower()
+    assert reasons.get(by_heading["Change the site admin email"]) != "suspected_injection"
     assert reasons[by_heading["Undo a pending change"]] == "suspected_injection"
     # The clean section of the same page still makes it, with its paraphrases.
     assert any(c.section_id == by_heading["Change the email of your account"] for c in candidates)
