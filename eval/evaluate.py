@@ -39,6 +39,7 @@ from tqdm import tqdm
 from curation.grounding import grounding_score
 from curation.pattern import RULE_IDS, check_answer
 from eval import metrics as stats
+from eval.loose import check_answer_loose
 from train.base import BaseModelError, resolve_base
 from train.prompt import encode_prompt, format_prompt
 from train.qlora import (TrainDataError, load_base_4bit, load_pairs, load_tokenizer,
@@ -50,7 +51,7 @@ from wpqa.records import Prediction, QAPair, to_row
 
 # Headline metrics: each gets a 95% interval per model and a paired test per model pair.
 # All are higher-is-better except step_count_error.
-HEADLINE = ("strict", "stopped", "rougeL", "step_count_error", "step_recall", "grounding",
+HEADLINE = ("strict", "loose", "stopped", "rougeL", "step_count_error", "step_recall", "grounding",
             "judge")
 SAMPLE_SEED_STRIDE = 1_000_003  # seed of sample s, batch starting at question i: seed + s*stride + i
 
@@ -280,6 +281,8 @@ def score_answers(pairs: list[QAPair], answers: Sequence[Generated | str], model
             generated = Generated(generated, True)
         answer = generated.text
         failed = sorted({failure.rule for failure in check_answer(answer, pair.kind, bounds)})
+        loose_failed = [] if not failed else sorted(
+            {failure.rule for failure in check_answer_loose(answer, pair.kind, bounds)})
         scores = {
             "rougeL": round(stats.rouge_l(answer, pair.answer), 4),
             "step_count_error": float(stats.step_count_error(answer, pair.answer)),
@@ -291,7 +294,8 @@ def score_answers(pairs: list[QAPair], answers: Sequence[Generated | str], model
             id=pair.id, model=model_name, question=pair.question, kind=pair.kind,
             reference=pair.answer, answer=answer, conforms=not failed, failed_rules=failed,
             sample=sample, seed=generated.seed, stopped=generated.stopped, scores=scores,
-            section_id=pair.section_id, source_url=pair.source_url))
+            section_id=pair.section_id, source_url=pair.source_url,
+            loose=not loose_failed, loose_failed_rules=loose_failed))
     return predictions
 
 
@@ -302,6 +306,12 @@ def sort_predictions(predictions: list[Prediction]) -> list[Prediction]:
 def prediction_value(prediction: Prediction, metric: str) -> float | None:
     if metric == "strict":
         return float(prediction.conforms)
+    if metric == "loose":
+        return None if prediction.loose is None else float(prediction.loose)
+    if metric.startswith("loose_rule_"):
+        if prediction.loose is None:
+            return None
+        return float(metric[11:] not in prediction.loose_failed_rules)
     if metric == "stopped":
         return float(prediction.stopped)
     if metric.startswith("rule_"):
@@ -353,6 +363,9 @@ def summarize(predictions: list[Prediction], models: Sequence[str] | None = None
         for rule in RULE_IDS:
             values = list(per_question(predictions, m, f"rule_{rule}").values())
             metrics[f"{m}_rule_{rule}"] = round(sum(values) / max(len(values), 1), 4)
+            values = list(per_question(predictions, m, f"loose_rule_{rule}").values())
+            if values:
+                metrics[f"{m}_loose_rule_{rule}"] = round(sum(values) / len(values), 4)
     comparisons = []
     for b, a in itertools.combinations(names, 2):
         for name in present:

@@ -22,7 +22,7 @@ def with_change(path, value):
 
 def test_shipped_params_load():
     params = load_params(ROOT / "params.yaml")
-    assert params.lr == pytest.approx(1e-3)
+    assert params.lr == pytest.approx(2e-3)
     assert params.base.model == "smollm2-135m-instruct"
     assert params.generate.backend == "rules"
 
