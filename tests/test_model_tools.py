@@ -45,6 +45,7 @@ def test_export_merged_agrees_with_base_plus_adapter(trained, tmp_path):
                  "--adapter", str(trained / "adapter"), "--test", str(trained / "test.jsonl")]) == 0
     report = json.loads((out / "merge_report.json").read_text())
     assert report["greedy_agree"] == report["prompts"] == 3
+    assert report["dtype"] == "fp32"  # auto: the tiny base is stored in fp32
     assert report["max_first_token_logit_diff"] < 0.5
     merged = AutoModelForCausalLM.from_pretrained(out)
     assert not any("lora" in name for name, _ in merged.named_parameters())
