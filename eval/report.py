@@ -22,6 +22,7 @@ from wpqa.records import Prediction
 
 METRIC_LABELS = {
     "strict": "strict conformance",
+    "loose": "loose conformance",
     "stopped": "stops before limit",
     "rougeL": "ROUGE-L",
     "step_count_error": "step-count error (lower is better)",
@@ -113,8 +114,71 @@ def decoding_text(decoding: Decoding | None, samples_note: str = "") -> str:
     return f"greedy decoding, at most {decoding.max_new_tokens} new tokens"
 
 
+def _rule_cell(metrics: dict[str, Any], model: str, rule: str) -> str:
+    strict = f"{metrics.get(f'{model}_rule_{rule}', 0):.2f}"
+    loose = metrics.get(f"{model}_loose_rule_{rule}")
+    return strict if loose is None else f"{strict} / {loose:.2f}"
+
+
+def _verdict_text(p: Prediction) -> str:
+    if p.conforms:
+        return "conforms"
+    strict = "fails " + ", ".join(p.failed_rules)
+    if p.loose:
+        return f"passes loose; strict {strict}"
+    return strict
+
+
+def _overapply_markdown(metrics, models, rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    out = ["", "## Over-application: non-procedural questions", "",
+           f"{len({r['id'] for r in rows})} questions that want a short explanation, not steps; "
+           "the share of answers given as a numbered list (lower is better).", "",
+           "| model | answered with a numbered list [95% CI] |", "|---|---|"]
+    for m in models:
+        if f"{m}_forced_list" in metrics:
+            out.append(f"| {m} | " + " ".join(_cell(metrics, f"{m}_forced_list")) + " |")
+    for row in rows:
+        flag = "numbered list" if row["numbered_list"] else "prose"
+        out += ["", f"**{md_text(row['model'])}** ({flag}): {md_text(row['question'])}", "",
+                "```text", md_block(row["answer"]), "```"]
+    return out
+
+
+def _overapply_html(metrics, models, rows: list[dict]) -> list[str]:
+    esc = html.escape
+    if not rows:
+        return []
+    body = ['<h2 id="overapply">Over-application: non-procedural questions</h2>',
+            f"<p>{len({r['id'] for r in rows})} questions that want a short explanation, not "
+            "steps; the share of answers given as a numbered list (lower is better).</p>",
+            "<table><thead><tr><th>model</th><th>answered with a numbered list</th></tr>"
+            "</thead><tbody>"]
+    for m in models:
+        if f"{m}_forced_list" in metrics:
+            value, ci = _cell(metrics, f"{m}_forced_list")
+            body.append(f'<tr><th>{esc(m)}</th><td>{value} <span class="ci">{esc(ci)}</span>'
+                        "</td></tr>")
+    body.append("</tbody></table><table><thead><tr><th>question</th>"
+                + "".join(f"<th>{esc(m)}</th>" for m in models) + "</tr></thead><tbody>")
+    by_id: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        by_id.setdefault(row["id"], {})[row["model"]] = row
+    for answers in by_id.values():
+        question = next(iter(answers.values()))["question"]
+        cells = "".join(
+            f"<td><span class=\"{'fail' if answers[m]['numbered_list'] else 'ok'}\">"
+            f"{'numbered list' if answers[m]['numbered_list'] else 'prose'}</span>"
+            f"<pre>{esc(answers[m]['answer'])}</pre></td>" if m in answers else "<td></td>"
+            for m in models)
+        body.append(f"<tr><td>{esc(question)}</td>{cells}</tr>")
+    body.append("</tbody></table>")
+    return body
+
+
 def render_markdown(predictions, metrics, comparisons, models, decoding=None,
-                    sections=None) -> str:
+                    sections=None, overapply=None) -> str:
     sections = sections or {}
     names = metric_names(metrics, models)
     out = ["# wpqa evaluation", "",
@@ -131,11 +195,11 @@ def render_markdown(predictions, metrics, comparisons, models, decoding=None,
     for c in comparisons:
         out.append(f"| {c['a']} vs {c['b']} | {METRIC_LABELS[c['metric']]} | {c['diff']:+.2f} "
                    f"[{c['ci_low']:+.2f}, {c['ci_high']:+.2f}] | {c['p_value']:.4f} | {c['test']} |")
-    out += ["", "## Per-rule pass rates", "", "| rule | " + " | ".join(models) + " |",
-            "|---|" + "---|" * len(models)]
+    out += ["", "## Per-rule pass rates (strict / loose)", "",
+            "| rule | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
     for rule in RULE_IDS:
-        out.append(f"| {rule} | " + " | ".join(
-            f"{metrics.get(f'{m}_rule_{rule}', 0):.2f}" for m in models) + " |")
+        out.append(f"| {rule} | " + " | ".join(_rule_cell(metrics, m, rule) for m in models) + " |")
+    out += _overapply_markdown(metrics, models, overapply or [])
     out += ["", "## Questions, worst first", ""]
     if decoding is not None and decoding.samples > 1:
         out += [f"Each model's first of {decoding.samples} samples is shown; predictions.jsonl "
@@ -155,7 +219,7 @@ def render_markdown(predictions, metrics, comparisons, models, decoding=None,
             if m not in row:
                 continue
             p = row[m]
-            verdict = "conforms" if p.conforms else "fails " + ", ".join(p.failed_rules)
+            verdict = _verdict_text(p)
             judged = (f"; judge {p.scores['judge']:.0f}/5: {md_text(p.judge_reason)}"
                       if "judge" in p.scores else "")
             out += [f"**{m}** ({verdict}; ROUGE-L {p.scores.get('rougeL', 0):.2f}{judged}):", "",
@@ -164,7 +228,7 @@ def render_markdown(predictions, metrics, comparisons, models, decoding=None,
 
 
 def render_html(predictions, metrics, comparisons, models, decoding=None,
-                sections=None) -> str:
+                sections=None, overapply=None) -> str:
     esc = html.escape
     sections = sections or {}
     names = metric_names(metrics, models)
@@ -197,7 +261,7 @@ def render_html(predictions, metrics, comparisons, models, decoding=None,
     else:
         body.append("<p>Only one model: nothing to compare.</p>")
 
-    body.append('<h2 id="rules">Per-rule pass rates</h2>')
+    body.append('<h2 id="rules">Per-rule pass rates (strict / loose)</h2>')
     body.append("<table><thead><tr><th>rule</th>"
                 + "".join(f"<th>{esc(m)}</th>" for m in models) + "</tr></thead><tbody>")
     for rule in RULE_IDS:
@@ -205,10 +269,11 @@ def render_html(predictions, metrics, comparisons, models, decoding=None,
         for m in models:
             rate = metrics.get(f"{m}_rule_{rule}", 0.0)
             cells.append(f'<td><span class="bar" style="width:{int(round(rate * 120))}px">'
-                         f"</span>{rate:.2f}</td>")
+                         f"</span>{esc(_rule_cell(metrics, m, rule))}</td>")
         body.append(f"<tr><th>{esc(rule)}</th>{''.join(cells)}</tr>")
     body.append("</tbody></table>")
 
+    body += _overapply_html(metrics, models, overapply or [])
     body.append('<h2 id="questions">Questions, worst first</h2>')
     if decoding is not None and decoding.samples > 1:
         body.append(f"<p>Each model's first of {decoding.samples} samples is shown; "
@@ -228,8 +293,8 @@ def render_html(predictions, metrics, comparisons, models, decoding=None,
             if m not in row:
                 continue
             p = row[m]
-            verdict = ('<span class="ok">conforms</span>' if p.conforms else
-                       f'<span class="fail">fails: {esc(", ".join(p.failed_rules))}</span>')
+            verdict = (f'<span class="ok">{esc(_verdict_text(p))}</span>' if p.conforms or p.loose
+                       else f'<span class="fail">{esc(_verdict_text(p))}</span>')
             limit = "" if p.stopped else "; hit the token limit"
             if "judge" in p.scores:
                 limit += f"; judge {p.scores['judge']:.0f}/5: {p.judge_reason}"
@@ -245,10 +310,11 @@ def render_html(predictions, metrics, comparisons, models, decoding=None,
 def write_report(out: str | Path, predictions: list[Prediction], metrics: dict[str, Any],
                  comparisons: list[dict], models: Sequence[str], *,
                  decoding: Decoding | None = None,
-                 sections: dict[str, dict] | None = None) -> tuple[Path, Path]:
+                 sections: dict[str, dict] | None = None,
+                 overapply: list[dict] | None = None) -> tuple[Path, Path]:
     """Write report.html and report.md into `out`; return their paths."""
     out = Path(out)
-    args = (predictions, metrics, comparisons, list(models), decoding, sections)
+    args = (predictions, metrics, comparisons, list(models), decoding, sections, overapply)
     write_text(out / "report.md", render_markdown(*args))
     write_text(out / "report.html", render_html(*args))
     return out / "report.html", out / "report.md"

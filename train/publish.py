@@ -47,9 +47,17 @@ def model_card(*, repo_id: str, base: dict, params, eval_metrics: dict, train_me
              "pipeline_tag": "text-generation"}
     if on_hub:
         front["base_model"] = base["model"]
-    base_line = (f"`{base['model']}` at revision `{base.get('revision')}`" if on_hub else
-                 f"`{base.get('model')}` ({base.get('kind')} model; not on the Hub: load it "
-                 "from the folder the base stage built)")
+    if base.get("kind") == "packaged":
+        front["base_model"] = base["source"]
+        base_line = (f"`{base['source']}` as the `{base['gguf_file']}` that "
+                     f"`{base['package']}` {base['package_version']} ships (sha256 "
+                     f"`{base['gguf_sha256']}`), dequantized to fp32: the adapter was trained "
+                     "on those weights, which differ slightly from the Hub's original ones")
+    elif on_hub:
+        base_line = f"`{base['model']}` at revision `{base.get('revision')}`"
+    else:
+        base_line = (f"`{base.get('model')}` ({base.get('kind')} model; not on the Hub: load "
+                     "it from the folder the base stage built)")
     rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(eval_metrics.items())) or "| - | - |"
     train = {"lr": params.lr, "seed": params.seed, **asdict(params.train)}
     return (

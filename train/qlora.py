@@ -291,11 +291,25 @@ def resolve_target_modules(setting: str, model_type: str) -> list[str] | str:
     return names
 
 
-def build_lora_config(params: TrainParams, target_modules: list[str] | str):
+def top_layers(count: int, num_layers: int) -> list[int] | None:
+    """Indices of the top `count` decoder layers (None: all of them).
+
+    Backpropagation stops at the lowest layer with an adapter, so adapting only the top
+    layers skips the backward pass through the ones below: on CPU, the top half of
+    SmolLM2's 30 layers trains at ~1.4x the tokens/s of all 30.
+    """
+    if not count or count >= num_layers:
+        return None
+    return list(range(num_layers - count, num_layers))
+
+
+def build_lora_config(params: TrainParams, target_modules: list[str] | str,
+                      num_layers: int = 0):
     from peft import LoraConfig
 
     return LoraConfig(r=params.lora_r, lora_alpha=params.lora_alpha,
                       lora_dropout=params.lora_dropout, target_modules=target_modules,
+                      layers_to_transform=top_layers(params.lora_layers, num_layers),
                       bias="none", task_type="CAUSAL_LM")
 
 
@@ -333,7 +347,8 @@ def prepare_qlora_model(model, params: TrainParams, seed: int):
             model, use_gradient_checkpointing=use_gradient_checkpointing(params),
             gradient_checkpointing_kwargs={"use_reentrant": False})
         torch.manual_seed(seed)  # LoRA A matrices are initialised randomly
-        return get_peft_model(model, build_lora_config(params, targets))
+        layers = getattr(model.config, "num_hidden_layers", 0) or 0
+        return get_peft_model(model, build_lora_config(params, targets, layers))
 
 
 def parameter_counts(model) -> tuple[int, int]:

@@ -240,6 +240,7 @@ class TrainParams:
     lora_dropout: float
     target_modules: str
     warmup_ratio: float
+    lora_layers: int = 0                # adapt only the top N decoder layers; 0 = all
     grad_accum: int = 1                 # micro-batches per optimizer step
     gradient_checkpointing: str = "auto"  # auto (on with CUDA) | on | off
     precision: str = "auto"             # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32
@@ -255,6 +256,7 @@ class TrainParams:
                     "save_total_limit"):
             _at_least(f"train.{key}", getattr(self, key), 1)
         _at_least("train.save_steps", self.save_steps, 0)
+        _at_least("train.lora_layers", self.lora_layers, 0)
         _fraction("train.lora_dropout", self.lora_dropout)
         _fraction("train.warmup_ratio", self.warmup_ratio)
         if not self.target_modules.strip():

@@ -103,6 +103,8 @@ class Prediction:
     section_id: str = ""
     source_url: str = ""
     judge_reason: str = ""  # the LLM judge's one-sentence reason (scores["judge"] holds 1-5)
+    loose: bool | None = None  # passes loose scoring (eval/loose.py); None where not scored
+    loose_failed_rules: list[str] = field(default_factory=list)
 
 
 def to_row(record: Any) -> dict[str, Any]:
