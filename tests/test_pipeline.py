@@ -123,7 +123,9 @@ def test_micro_repro_then_nothing_then_lr_experiments(tmp_path, endpoint):
     assert evaluation["large_ref_strict"] == 1.0
     eval_report = (repo / "reports/eval/report.html").read_text()
     assert "large_ref vs tuned" in eval_report and "Content-Security-Policy" in eval_report
-    assert len(endpoint.chat_requests()) == 4
+    assert {"tuned_loose", "base_forced_list", "tuned_forced_list",
+            "large_ref_forced_list"} <= set(evaluation)
+    assert len(endpoint.chat_requests()) == 4 + 4  # test + non-procedural questions (limit 4)
     assert (repo / "data/hf/README.md").read_text().startswith("---\n")
     from datasets import load_dataset
     loaded = load_dataset(str(repo / "data/hf"))
@@ -138,7 +140,7 @@ def test_micro_repro_then_nothing_then_lr_experiments(tmp_path, endpoint):
     assert ran_stages(experiment) == {"train", "eval", "report"}
     assert json.loads((repo / "reports/train/metrics.json").read_text())["lr"] == pytest.approx(2e-4)
     run(["dvc", "exp", "run", "-S", "lr=1e-2"], repo, env)
-    assert len(endpoint.chat_requests()) == 4  # the endpoint's answers came from the cache
+    assert len(endpoint.chat_requests()) == 8  # the endpoint's answers came from the cache
 
     shown_json = subprocess.run(["dvc", "exp", "show", "--json"], cwd=repo, env=env,
                                 capture_output=True, text=True, check=True, timeout=300).stdout
