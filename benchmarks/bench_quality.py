@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -59,8 +60,7 @@ def page_ids(corpus: Path) -> dict[str, str]:
 def run_curation(corpus: Path, params_path: Path):
     """Pages crawled from the snapshot, then extract, generate (rules) and validate."""
     params = load_params(params_path)
-    scrape_params = params.scrape.__class__(**{**params.scrape.__dict__, "profile": "snapshot",
-                                               "site_root": str(corpus), "max_pages": 100_000})
+    scrape_params = replace(params.scrape, profile="snapshot", site_root=str(corpus), max_pages=100_000)
     timings = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:
@@ -72,7 +72,7 @@ def run_curation(corpus: Path, params_path: Path):
     sections, _, extract_metrics = extract_all(crawl.pages, params.extract)
     timings["extract_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    rules = params.generate.__class__(**{**params.generate.__dict__, "backend": "rules"})
+    rules = replace(params.generate, backend="rules")
     candidates, rejected, generate_metrics = generate_candidates(sections, rules,
                                                                   bounds=params.pattern)
     timings["generate_s"] = time.perf_counter() - started

@@ -31,6 +31,7 @@ from dataclasses import replace
 from typing import Iterable
 
 from curation.pattern import format_answer, words as pattern_words
+from curation.validate import question_key
 from wpqa.records import QAPair, RejectedRow, Section, content_hash
 
 GENERATOR = "rules-v2"
@@ -837,12 +838,12 @@ def distinct_across_pages(candidates: list[QAPair]) -> list[QAPair]:
     the block editor guides) names its page, so each stays and none reads as a duplicate."""
     pages: dict[str, set[str]] = {}
     for qa in candidates:
-        pages.setdefault(_question_key(qa.question), set()).add(qa.source_url)
+        pages.setdefault(question_key(qa.question), set()).add(qa.source_url)
     out = []
     for qa in candidates:
         # The whole title: "(Classic Editor)" is what tells two gallery guides apart.
         title = _TRAILING_PUNCT.sub("", qa.heading_path[0].strip()) if qa.heading_path else ""
-        if len(pages[_question_key(qa.question)]) > 1 and title and title.lower() not in qa.question.lower():
+        if len(pages[question_key(qa.question)]) > 1 and title and title.lower() not in qa.question.lower():
             question = f"{qa.question.rstrip('?')} {swap_to_asker(context_phrase(title))}?"
             qa = replace(qa, question=question, id=content_hash(qa.section_id, question))
         out.append(qa)
@@ -859,10 +860,6 @@ def context_phrase(heading: str) -> str:
             obj = f"{second.group(1)} {gerund(second.group(2))}{second.group(3)}"
         return f"when {gerund(verb)} {obj}".strip()
     return f"in {heading}"
-
-
-def _question_key(question: str) -> str:
-    return " ".join(re.findall(r"[\w.]+", question.lower()))
 
 
 def split_for_llm(sections: Iterable[Section], max_words: int = 40
