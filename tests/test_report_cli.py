@@ -88,6 +88,11 @@ def test_cli_check_bad_input(tmp_path):
     rows.write_text(json.dumps({"question": "Q?"}) + "\n")
     assert "needs string fields" in run_check(rows).stderr
     assert run_check(tmp_path / "missing.jsonl").returncode == 2
+    for text in ("", "\n  \n"):
+        rows.write_text(text)
+        result = run_check(rows)
+        assert result.returncode == 2 and "no rows to check" in result.stderr
+        assert result.stdout == ""
 
 
 def test_atomic_writes_get_the_usual_file_mode(tmp_path):

@@ -2,7 +2,8 @@
 
 `wpqa check FILE.jsonl` checks rows with `question`, `answer` and an optional `kind`
 against the list-format pattern: one JSON line per row with its failed rule ids, then a
-summary line. Exit status 1 when any row fails, 2 when the input cannot be read.
+summary line. Exit status 0 when every row conforms, 1 when any row fails, 2 when the
+input cannot be read, a line is not a row, or the file holds no rows.
 
 `wpqa inspect FILE` prints, as JSON lines, the sections extraction finds in one saved
 HTML page, REST API item, plugin_information reply, readme.txt or handbook Markdown file
@@ -74,6 +75,11 @@ def check_file(path: str, bounds: PatternParams, out=sys.stdout) -> int:
         print(json.dumps({"line": lineno, "id": row.get("id"), "question": row["question"],
                           "conforms": not failures, "failed_rules": [f.rule for f in failures],
                           "reasons": [f.reason for f in failures]}, ensure_ascii=False), file=out)
+    if not failures_per_row:
+        # An empty file scored as `strict: 0.0` with exit 0 would pass a CI gate unseen.
+        print(f"wpqa check: {path}: no rows to check (the file is empty or blank)",
+              file=sys.stderr)
+        return 2
     rates = conformance_rates(failures_per_row)
     failing = sum(1 for f in failures_per_row if f)
     print(json.dumps({"summary": True, "rows": len(failures_per_row), "failing": failing,
