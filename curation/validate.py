@@ -13,7 +13,8 @@ import os
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from curation.pattern import KINDS, check_answer, parse_answer, words
@@ -35,6 +36,37 @@ class Checked:
     qa: QAPair
     failed_rules: list[str]
     reasons: list[str]
+
+
+def row_problems(row: Any) -> list[str]:
+    """Why a candidate row cannot be read as a QAPair: missing fields, wrong types."""
+    if not isinstance(row, dict):
+        return [f"not a JSON object: {str(row)[:80]}"]
+    problems = []
+    for f in fields(QAPair):
+        required = f.default is MISSING and f.default_factory is MISSING
+        if f.name not in row:
+            if required:
+                problems.append(f"{f.name}: missing")
+            continue
+        expected = list if f.name == "heading_path" else str
+        if not isinstance(row[f.name], expected):
+            problems.append(f"{f.name}: expected {expected.__name__}, got "
+                            f"{type(row[f.name]).__name__}")
+    return problems
+
+
+def parse_candidates(rows: Iterable[Any]) -> tuple[list[QAPair], list[dict[str, Any]]]:
+    """Readable candidates, and the unreadable rows as quarantine rows (`malformed_row`)."""
+    candidates, malformed = [], []
+    for row in rows:
+        problems = row_problems(row)
+        if problems:
+            kept = row if isinstance(row, dict) else {"row": row}
+            malformed.append({**kept, "failed_rules": ["malformed_row"], "reasons": problems})
+        else:
+            candidates.append(from_row(QAPair, row))
+    return candidates, malformed
 
 
 def question_key(question: str) -> str:
@@ -125,9 +157,13 @@ def run_suite(frame, bounds: PatternParams) -> dict[str, Any]:
     return {"success": bool(result.success), "rows": int(len(frame)), "expectations": expectations}
 
 
-def validate_candidates(candidates: list[QAPair], bounds: PatternParams, params: ValidateParams
+def validate_candidates(candidates: list[QAPair], bounds: PatternParams, params: ValidateParams,
+                        malformed: Iterable[dict[str, Any]] = ()
                         ) -> tuple[list[QAPair], list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     """Accepted items, quarantine rows, GX results (all, accepted) and metrics.
+
+    `malformed`: rows parse_candidates could not read; they join the quarantine and count
+    among the candidates, so nothing is lost and the funnel adds up.
 
     Raises GateError when the accepted set still fails the suite or is too small.
     """
@@ -148,18 +184,20 @@ def validate_candidates(candidates: list[QAPair], bounds: PatternParams, params:
     accepted = [c for c in checked if not c.failed_rules]
     quarantined = [c for c in checked if c.failed_rules]
     results = {"candidates": on_candidates, "accepted": run_suite(to_frame(accepted), bounds)}
+    malformed = list(malformed)
     rule_counts = Counter(rule for c in quarantined for rule in c.failed_rules)
+    rule_counts.update(rule for row in malformed for rule in row["failed_rules"])
     metrics = {
-        "candidates_in": len(candidates),
+        "candidates_in": len(candidates) + len(malformed),
         "accepted": len(accepted),
-        "quarantined": len(quarantined),
+        "quarantined": len(quarantined) + len(malformed),
         "gx_candidates_success": results["candidates"]["success"],
         "gx_accepted_success": results["accepted"]["success"],
         "gx_expectations": len(results["accepted"]["expectations"]),
         **{f"quarantined_{rule}": count for rule, count in sorted(rule_counts.items())},
     }
     quarantine = [{**to_row(c.qa), "failed_rules": c.failed_rules, "reasons": c.reasons}
-                  for c in quarantined]
+                  for c in quarantined] + malformed
     if not results["accepted"]["success"]:
         failed = [f"{e['expectation']}({e['column']}): {e['unexpected_count']} rows, e.g. "
                   f"{e['unexpected_examples'][:2]}"
@@ -181,17 +219,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reports", default="reports/validate")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    candidates = [from_row(QAPair, row) for row in read_jsonl(args.candidates)]
+    candidates, malformed = parse_candidates(read_jsonl(args.candidates))
     try:
         accepted, quarantine, results, metrics = validate_candidates(
-            candidates, params.pattern, params.validate)
+            candidates, params.pattern, params.validate, malformed)
     except GateError as err:
         sys.exit(f"validate: stopped: {err}")
     write_jsonl(args.out, (to_row(q) for q in accepted))
     write_jsonl(args.quarantine, quarantine)
     write_json(f"{args.reports}/gx_results.json", results)
     write_json(f"{args.reports}/metrics.json", metrics)
-    print(f"validate: {len(candidates)} candidates -> {len(accepted)} accepted, "
+    print(f"validate: {metrics['candidates_in']} candidates -> {len(accepted)} accepted, "
           f"{len(quarantine)} quarantined")
 
 

@@ -1,5 +1,7 @@
 """extract, generate, validate and split as pure functions on small records."""
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -7,11 +9,11 @@ from curation.extract import extract_sections
 from curation.generate import generate_candidates
 from curation.rules import generate_from_section, problem_question, steps_question, task_from_heading
 from curation.split import SplitError, card_metadata, license_for, split_by_page
-from curation.validate import GateError, check_candidates, validate_candidates
+from curation.validate import GateError, check_candidates, parse_candidates, validate_candidates
 from tests.conftest import ROOT, SHARED_FIXTURES
 from wpqa.hub import card_metadata_problems, size_categories, size_category
 from wpqa.params import ExtractParams, SplitParams, ValidateParams
-from wpqa.records import Page, QAPair, Section
+from wpqa.records import Page, QAPair, Section, to_row
 
 HTML = (ROOT / "tests/fixtures/tiny_docs_page.html").read_text()
 EXTRACT = ExtractParams(min_section_words=3)
@@ -137,6 +139,36 @@ def test_validate_quarantines_with_rule_and_keeps_first_duplicate(bounds):
     assert rules["id004"] == ["gx:expect_column_value_lengths_to_be_between:question"]
     assert results["accepted"]["success"] and not results["candidates"]["success"]
     assert metrics["accepted"] + metrics["quarantined"] == metrics["candidates_in"] == 4
+
+
+def test_validate_quarantines_rows_it_cannot_read(bounds, tmp_path):
+    good = to_row(qa(1, "How do I save a draft?", GOOD))
+    no_url = {k: v for k, v in good.items() if k != "source_url"} | {"id": "id002"}
+    null_question = good | {"id": "id003", "question": None}
+    candidates, malformed = parse_candidates([good, no_url, null_question, ["not", "a", "row"]])
+    assert [c.id for c in candidates] == ["id001"]
+    assert [m["reasons"] for m in malformed] == [
+        ["source_url: missing"], ["question: expected str, got NoneType"],
+        ["not a JSON object: ['not', 'a', 'row']"]]
+    accepted, quarantine, _, metrics = validate_candidates(
+        candidates, bounds, ValidateParams(min_accepted=1), malformed)
+    assert [q.id for q in accepted] == ["id001"]
+    assert metrics["quarantined_malformed_row"] == 3
+    assert metrics["accepted"] + metrics["quarantined"] == metrics["candidates_in"] == 4
+    assert {q.get("id") for q in quarantine} == {"id002", "id003", None}
+
+    # The stage command: no traceback, the bad rows land in the quarantine file.
+    path = tmp_path / "candidates.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (good, no_url, null_question)))
+    done = subprocess.run([sys.executable, "-m", "curation.validate", "--params",
+                           str(ROOT / "params.yaml"), "--candidates", str(path),
+                           "--out", str(tmp_path / "qa.jsonl"), "--quarantine",
+                           str(tmp_path / "quarantine.jsonl"), "--reports", str(tmp_path / "r")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "3 candidates -> 1 accepted, 2 quarantined" in done.stdout
+    rows = [json.loads(line) for line in (tmp_path / "quarantine.jsonl").read_text().splitlines()]
+    assert [r["failed_rules"] for r in rows] == [["malformed_row"], ["malformed_row"]]
 
 
 def test_validate_stops_when_too_few_survive(bounds):
