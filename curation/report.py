@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import quote
 
 from curation.pattern import RULE_IDS, parse_answer, words
 from wpqa.io import read_jsonl, write_json, write_text
@@ -301,6 +302,9 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: 
     return blocks, counts
 
 
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # reserved URL characters kept as they are
+
+
 def render_markdown(blocks: list[Block], title: str) -> str:
     """Markdown viewers render inline HTML, so scraped text outside code fences is escaped."""
     md = lambda text: html.escape(str(text), quote=False)  # noqa: E731
@@ -325,10 +329,15 @@ def render_markdown(blocks: list[Block], title: str) -> str:
             out += [f"**{block.title}**", ""]
             table(["", block.label], block.bars)
         elif isinstance(block, Item):
-            link = (f"[source](<{block.source_url}>)" if re.match(r"https?://", block.source_url)
+            # Percent-encoding leaves no `<`, `>`, quote or space to end the link early.
+            link = (f"[source](<{quote(block.source_url, safe=URL_SAFE)}>)"
+                    if re.match(r"https?://", block.source_url)
                     else f"source: {md(block.source_url)}")
-            out += [f"**Q:** {md(block.question)} _({block.kind}; {link})_", "",
-                    "~~~~text", block.answer, "~~~~", ""]
+            # A fence longer than any tilde run in the answer, so the answer cannot close it.
+            runs = [len(run) for run in re.findall(r"~+", block.answer)]
+            fence = "~" * max(4, max(runs, default=0) + 1)
+            out += [f"**Q:** {md(block.question)} _({md(block.kind)}; {link})_", "",
+                    f"{fence}text", block.answer, fence, ""]
     return "\n".join(out)
 
 

@@ -3,7 +3,9 @@ import json
 import subprocess
 import sys
 
-from curation.report import build_blocks, funnel_counts, render_html, render_markdown
+import pytest
+
+from curation.report import Item, build_blocks, funnel_counts, render_html, render_markdown
 from wpqa.io import write_json, write_jsonl
 
 GOOD = "To save a draft, follow these steps:\n1. Open the post in the editor.\n2. Click Save draft."
@@ -58,6 +60,20 @@ def test_report_escapes_scraped_text(tmp_path):
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "tuned 1.00" in render_markdown(blocks, "review")
+
+
+def test_markdown_report_keeps_hostile_urls_and_answers_inert():
+    MarkdownIt = pytest.importorskip("markdown_it").MarkdownIt
+
+    hostile = Item(question="How do I <b>x</b>?", kind="steps",
+                   source_url='https://docs.example.test/a"><script>alert(1)</script>',
+                   answer="To x, follow these steps:\n1. One.\n~~~~\n<script>alert(2)</script>")
+    text = render_markdown([hostile], "review")
+    assert "<script>" not in text.split("~~~~~text")[0]  # the link is percent-encoded
+    assert "%22%3E%3Cscript%3E" in text
+    rendered = MarkdownIt("commonmark").render(text)
+    assert "<script>" not in rendered and "<b>" not in rendered
+    assert "&lt;script&gt;alert(2)" in rendered  # the answer stayed inside its fence
 
 
 def run_check(path, *extra):
