@@ -222,6 +222,8 @@ def review_command(argv: list[str]) -> int:
     imp.add_argument("sheet")
     imp.add_argument("--decisions", default="data/review/decisions.jsonl")
     imp.add_argument("--params", default="params.yaml", help="pattern bounds to pre-check edits")
+    imp.add_argument("--qa", default="data/curated/qa.jsonl",
+                     help="the accepted Q&A the sheet's ids must name")
     args = parser.parse_args(argv)
     try:
         decisions = load_decisions(args.decisions)
@@ -234,6 +236,15 @@ def review_command(argv: list[str]) -> int:
                   f"`wpqa review import {args.out}`")
             return 0
         new = read_csv(args.sheet)
+        if Path(args.qa).exists():
+            present = {row.get("id") for row in read(args.qa)}
+            unknown = sorted(d.id for d in new if d.id not in present)
+            if unknown:
+                raise ReviewError(f"{args.sheet}: {len(unknown)} ids name no item in {args.qa}: "
+                                  f"{', '.join(unknown[:10])}; nothing imported")
+        else:
+            print(f"wpqa review: warning: {args.qa} not found; the sheet's ids are not checked",
+                  file=sys.stderr)
         bounds = load_params(args.params).pattern if Path(args.params).exists() else None
         for d in new:
             if d.verdict == "edit" and bounds is not None:

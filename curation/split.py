@@ -406,6 +406,9 @@ def main(argv: list[str] | None = None) -> None:
     for rejected in outcome.review.rejected_edits:
         print(f"split: review edit of {rejected.id} rejected: {'; '.join(rejected.reasons)}",
               file=sys.stderr)
+    if outcome.review.unknown:
+        print(f"split: {len(outcome.review.unknown)} review decisions name no item in this data "
+              f"(not applied): {', '.join(outcome.review.unknown[:5])}", file=sys.stderr)
     if outcome.review.stale:
         print(f"split: {len(outcome.review.stale)} review decisions not applied: the answer changed "
               f"since review ({', '.join(outcome.review.stale[:5])})", file=sys.stderr)

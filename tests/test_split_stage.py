@@ -78,9 +78,20 @@ def test_review_sheet_round_trip_changes_the_splits(project):
         writer.writeheader()
         writer.writerows(rows)
     result = cli("review", "import", str(sheet), "--decisions", str(decisions), "--params",
-                 str(project / "params.yaml"))
+                 str(project / "params.yaml"), "--qa", str(project / "qa.jsonl"))
     assert result.returncode == 0, result.stderr
     assert "edit of q04 breaks" in result.stderr  # warned at import, rejected at split
+    assert sorted(load_decisions(decisions)) == ["q01", "q02", "q03", "q04"]
+
+    # A sheet naming an item that does not exist is refused whole, naming the id.
+    stray = project / "stray.csv"
+    with open(stray, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([rows[5] | {"verdict": "veto"}, rows[5] | {"id": "no-such-id", "verdict": "veto"}])
+    result = cli("review", "import", str(stray), "--decisions", str(decisions), "--params",
+                 str(project / "params.yaml"), "--qa", str(project / "qa.jsonl"))
+    assert result.returncode == 2 and "no-such-id" in result.stderr and "nothing imported" in result.stderr
     assert sorted(load_decisions(decisions)) == ["q01", "q02", "q03", "q04"]
 
     before, _ = run_split(project, project / "none.jsonl")
