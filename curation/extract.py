@@ -34,7 +34,7 @@ from tqdm import tqdm
 from curation.markdown_html import markdown_to_html
 from curation.readme import parse_readme, section_html
 from wpqa.io import read_jsonl, write_json, write_jsonl
-from wpqa.params import ExtractParams, load_params
+from wpqa.params import ExtractParams, load_params_or_exit
 from wpqa.records import Page, RejectedRow, Section, content_hash, from_row, to_row
 
 BODY_SELECTORS = ("main article .wp-block-post-content", "article .entry-content",
@@ -724,7 +724,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rejected", default="data/interim/extract_rejected.jsonl")
     parser.add_argument("--metrics", default="reports/extract/metrics.json")
     args = parser.parse_args(argv)
-    params = load_params(args.params).extract
+    params = load_params_or_exit(args.params, "extract").extract
     sections, rejected, metrics = extract_all(iter_pages(args.pages), params, progress=True)
     write_jsonl(args.out, (to_row(s) for s in sections))
     write_jsonl(args.rejected, (to_row(r) for r in rejected))

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from curation.pattern import RULE_IDS, parse_answer, words
 from wpqa.io import read_jsonl, write_json, write_text
-from wpqa.params import load_params
+from wpqa.params import load_params_or_exit
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
        "form-action 'none'")
@@ -415,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="reports/dataset")
     parser.add_argument("--repo", default=".", help="git repository for the version diff")
     args = parser.parse_args(argv)
-    params = load_params(args.params)
+    params = load_params_or_exit(args.params, "report")
     blocks, counts = build_blocks(Path(args.data), Path(args.reports), params.report.sample_items,
                                   params.seed, Path(args.repo), params.report.diff_items)
     title = "wpqa dataset review"

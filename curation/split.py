@@ -30,7 +30,7 @@ from curation.dedup import (DedupResult, Fingerprints, Leak, NearParams, cluster
 from curation.review import Decision, ReviewError, ReviewResult, apply_decisions, load_decisions
 from wpqa.hub import card_metadata_problems, size_category
 from wpqa.io import atomic_path, read_jsonl, write_json, write_jsonl, write_text
-from wpqa.params import PatternParams, SplitParams, load_params
+from wpqa.params import PatternParams, SplitParams, load_params_or_exit
 from wpqa.records import QAPair, RejectedRow, from_row, to_row
 
 FEATURES = [("id", "string"), ("question", "string"), ("answer", "string"), ("kind", "string"),
@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hf", default="data/hf")
     parser.add_argument("--reports", default="reports/split")
     args = parser.parse_args(argv)
-    params = load_params(args.params)
+    params = load_params_or_exit(args.params, "split")
     items = [from_row(QAPair, row) for row in read_jsonl(args.qa)]
     reports = Path(args.reports)
     try:

@@ -19,7 +19,7 @@ from typing import Any
 
 from curation.pattern import KINDS, check_answer, parse_answer, words
 from wpqa.io import read_jsonl, write_json, write_jsonl
-from wpqa.params import PatternParams, ValidateParams, load_params
+from wpqa.params import PatternParams, ValidateParams, load_params_or_exit
 from wpqa.records import QAPair, from_row, to_row
 
 SCHEMA = ("id", "question", "answer", "kind", "source_url", "source", "section_id",
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quarantine", default="data/curated/quarantine.jsonl")
     parser.add_argument("--reports", default="reports/validate")
     args = parser.parse_args(argv)
-    params = load_params(args.params)
+    params = load_params_or_exit(args.params, "validate")
     candidates, malformed = parse_candidates(read_jsonl(args.candidates))
     try:
         accepted, quarantine, results, metrics = validate_candidates(
