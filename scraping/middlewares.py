@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import time
-from email.utils import parsedate_to_datetime
 from weakref import WeakKeyDictionary
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
@@ -39,6 +38,7 @@ from twisted.internet import task
 
 from scraping.pipelines import ORIGIN_SETTING, PUBLIC_ORIGIN_SETTING
 from scraping.urls import rewrite_origin
+from wpqa.retry_after import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -103,27 +103,6 @@ class ObeyRobotsMiddleware(RobotsTxtMiddleware):
             raise
         except IgnoreRequest:
             raise SkippedRequest("robots") from None
-
-
-def retry_after_seconds(value: bytes | str | None, now: float | None = None) -> float | None:
-    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date); None if absent
-    or unreadable."""
-    if value is None:
-        return None
-    text = value.decode("latin-1") if isinstance(value, bytes) else value
-    text = text.strip()
-    if not text:
-        return None
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
 
 
 class RetryAfterMiddleware(RetryMiddleware):

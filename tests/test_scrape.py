@@ -36,7 +36,7 @@ from scraping.build_sitemap import UNLISTED, list_sitemap_paths, page_paths, ren
 from scraping.crawl import CrawlOptions, build_summary, crawl_settings, documents_add_up
 from scraping.items import FetchedDocument
 from scraping.ledger import PageBudget, UrlLedger, summary_adds_up
-from scraping.middlewares import RateLimitedRequest, SkippedRequest, retry_after_seconds
+from scraping.middlewares import RateLimitedRequest, SkippedRequest
 from scraping.pipelines import PageRowsPipeline, page_from_document
 from scraping.responses import failure_outcome, fetch_state, response_text
 from scraping.sample_api import (collection_articles, plugin_api_reply, plugin_info_reply,
@@ -54,6 +54,7 @@ from scraping.wpapi import (next_rest_pages, parse_manifest, parse_query_plugins
                             parse_rest_page, plugin_info_problem)
 from wpqa.params import load_params
 from wpqa.records import Page
+from wpqa.retry_after import retry_after_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"

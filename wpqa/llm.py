@@ -36,9 +36,10 @@ import sqlite3
 import time
 from collections import deque
 from dataclasses import dataclass, replace
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from wpqa.retry_after import retry_after_seconds
 
 DEFAULT_CACHE = Path(".cache/llm/requests.sqlite")
 CACHE_ENV = "WPQA_LLM_CACHE"  # overrides the default cache path (tests, CI)
@@ -249,7 +250,7 @@ class RunStats:
 
 
 def parse_retry_after(headers: Any) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    """Seconds to wait from `retry-after-ms` (OpenAI's) or `Retry-After`."""
     if headers is None:
         return None
     millis = headers.get("retry-after-ms")
@@ -258,16 +259,7 @@ def parse_retry_after(headers: Any) -> float | None:
             return float(millis) / 1000
         except ValueError:
             pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
+    return retry_after_seconds(headers.get("retry-after"))
 
 
 class _Transient(Exception):
