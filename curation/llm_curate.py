@@ -33,6 +33,7 @@ from curation.validate import question_key
 from wpqa.llm import ChatRequest, LLMClient, LLMConfig, Reply, with_repair
 from wpqa.params import GenerateParams, LLMParams, PatternParams
 from wpqa.records import QAPair, RejectedRow, Section, content_hash
+from wpqa.screen import injection_phrase
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 
@@ -65,14 +66,6 @@ PARAPHRASE_SCHEMA: dict[str, Any] = {
 }
 
 # Text that addresses the model rather than the reader of the docs.
-_INJECTION = re.compile(
-    r"\b(ignore|disregard|forget|override)\s+(all\s+|any\s+|the\s+)?(previous|prior|above|earlier|"
-    r"preceding|your)\s+(instructions|prompts?|rules|directions)"
-    r"|\b(system prompt|you are now|as an ai (language )?model|new instructions\b|"
-    r"instructions (from|for) (the )?(system|developer|ai|assistant|language model)s?\b|"
-    r"(note|message) to (ai|llm|language model|the model)s?\b)"
-    r"|<\|(im_start|system|endoftext)\|>|\[/?INST\]",
-    re.IGNORECASE)
 _MARKERS = re.compile(r"<{3,}|>{3,}")
 _LEADING_NUMBER = re.compile(r"^\s*(\d+[.)]|[-*•])\s+")
 
@@ -124,8 +117,7 @@ def as_data(text: str) -> str:
 
 def suspected_injection(section: Section) -> str:
     """The phrase that makes a section look like instructions to a model, or ""."""
-    match = _INJECTION.search(" ".join([section.heading, section_text(section)]))
-    return match.group(0) if match else ""
+    return injection_phrase(" ".join([section.heading, section_text(section)]))
 
 
 def llm_config(params: LLMParams) -> LLMConfig:

@@ -33,6 +33,7 @@ from typing import Iterable
 from curation.pattern import format_answer, words as pattern_words
 from curation.validate import question_key
 from wpqa.records import QAPair, RejectedRow, Section, content_hash
+from wpqa.screen import injection_phrase
 
 GENERATOR = "rules-v2"
 
@@ -758,6 +759,14 @@ def generate_from_section(section: Section, max_words: int = 40
         rejected.append(RejectedRow("generate", section.section_id, reason,
                                     f"{heading}{f' ({where})' if where else ''}"))
 
+    # Text that speaks to a model is untrusted even when no LLM reads it: the item would
+    # teach the tuned model to obey it.
+    phrase = injection_phrase(" ".join([
+        heading, *section.paragraphs, *(i for items in section.ordered_lists for i in items),
+        *(i for items in section.unordered_lists for i in items), *section.notes]))
+    if phrase:
+        reject("suspected_injection", f"addresses a model: {phrase[:60]!r}")
+        return candidates, rejected
     problem = is_problem_section(section)
     metas = list(section.list_meta) + [{}] * (len(section.ordered_lists) - len(section.list_meta))
     procedures = []
