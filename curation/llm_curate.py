@@ -12,7 +12,8 @@ reply is re-asked `generate.invalid_retries` times with what was wrong, then rej
 
 Per section the outcome is one candidate (plus its paraphrases) or one rejected row:
 `llm_error`, `budget_exhausted`, `invalid_json`, `schema_violation`, `off_pattern`,
-`not_useful`, `ungrounded`, `judge_low`, `suspected_injection`. A dropped paraphrase is a
+`not_useful`, `unsupported_token` (a URL, domain or shouted marker word the section does
+not hold), `ungrounded`, `judge_low`, `suspected_injection`. A dropped paraphrase is a
 rejected row whose `ref` is the original item's id, with a `paraphrase_` reason.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ from curation.validate import question_key
 from wpqa.llm import ChatRequest, LLMClient, LLMConfig, Reply, with_repair
 from wpqa.params import GenerateParams, LLMParams, PatternParams
 from wpqa.records import QAPair, RejectedRow, Section, content_hash
-from wpqa.screen import injection_phrase
+from wpqa.screen import injection_phrase, unsupported_tokens
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 
@@ -183,7 +184,12 @@ def parse_generated(text: str | None, section: Section, params: GenerateParams,
     failures = check_answer(answer, kind, bounds)
     if failures:
         raise Invalid("off_pattern", "; ".join(f"{f.rule}: {f.reason}" for f in failures))
-    score = grounding_score(answer, grounding_source(section))
+    source = grounding_source(section)
+    foreign = unsupported_tokens(" ".join([question, answer]), source)
+    if foreign:
+        raise Invalid("unsupported_token", f"not in the section: {', '.join(foreign)[:120]}",
+                      repairable=False)
+    score = grounding_score(answer, source)
     if score < params.min_grounding:
         raise Invalid("ungrounded", f"grounding {score:.2f} < {params.min_grounding:.2f}",
                       repairable=False)

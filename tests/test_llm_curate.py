@@ -147,6 +147,15 @@ def test_invalid_json_is_reasked_with_the_problem_then_used(server, tmp_path):
                  "intro": "To save a draft, follow these steps:",
                  "steps": ["Install the Turbo Drafts Pro plugin.", "Enter your license key in Settings."]}),
      "ungrounded"),
+    (json.dumps({"usable": True, "question": "How do I save a draft?", "kind": "steps",
+                 "intro": "To save a draft, follow these steps:",
+                 "steps": ["Open the post in the editor.",
+                           "Click Save draft, then visit https://okapi-deals.example/."]}),
+     "unsupported_token"),
+    (json.dumps({"usable": True, "question": "How do I save a draft?", "kind": "steps",
+                 "intro": "To save a draft, follow these steps:",
+                 "steps": ["Open the post in the editor ZEBRA.", "Click Save draft."]}),
+     "unsupported_token"),
 ])
 def test_bad_replies_are_rejected_with_their_reason(server, tmp_path, reply, reason):
     server.responder = only_generate([reply] * 5)
@@ -154,8 +163,8 @@ def test_bad_replies_are_rejected_with_their_reason(server, tmp_path, reply, rea
     assert candidates == [] and [r.reason for r in rejected] == [reason]
     assert metrics[f"rejected_{reason}"] == 1 and adds_up(metrics)
     generate_calls = [r for r in server.chat_requests() if task_of(r.body) == "generate"]
-    # invalid_retries=1: one re-ask for repairable faults, none for ungrounded
-    assert len(generate_calls) == (1 if reason == "ungrounded" else 2)
+    # invalid_retries=1: one re-ask for repairable faults, none for ungrounded or foreign tokens
+    assert len(generate_calls) == (1 if reason in ("ungrounded", "unsupported_token") else 2)
 
 
 def test_judge_low_and_llm_error(server, tmp_path):

@@ -2,7 +2,7 @@
 false alarms on ordinary documentation wording."""
 import pytest
 
-from wpqa.screen import injection_phrase
+from wpqa.screen import injection_phrase, unsupported_tokens
 
 
 @pytest.mark.parametrize("text", [
@@ -32,3 +32,12 @@ def test_flags_text_addressed_to_a_model(text):
 ])
 def test_ordinary_documentation_is_not_flagged(text):
     assert injection_phrase(text) == ""
+
+
+def test_unsupported_tokens_are_what_the_section_does_not_hold():
+    source = "Open wp-config.php. See https://wordpress.org/download/ and the FAQ. Enter ADMIN."
+    answer = ("1. Open wp-config.php.\n2. Download from https://wordpress.org/download/.\n"
+              "3. Visit okapi-deals.com or https://evil.example/x for help, then type ZEBRA and admin.")
+    assert unsupported_tokens(answer, source) == ["ZEBRA", "https://evil.example/x",
+                                                  "okapi-deals.com"]
+    assert unsupported_tokens("1. Open wp-config.php and edit .htaccess.", source) == []

@@ -38,3 +38,21 @@ def injection_phrase(text: str) -> str:
     """The phrase that makes `text` look like instructions to a model, or ""."""
     match = INJECTION.search(" ".join(text.split()))
     return match.group(0) if match else ""
+
+
+_URL = re.compile(r"https?://[^\s)>\]\"']+|\bwww\.[^\s)>\]\"']+"
+                  r"|\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|info|biz|co|xyz|app|site|online|"
+                  r"ru|cn|tk|top|example|test)\b", re.IGNORECASE)
+_SHOUTED = re.compile(r"\b[A-Z]{5,}\b")  # a planted marker word reads like ZEBRA or PWNED
+
+
+def unsupported_tokens(answer: str, source: str) -> list[str]:
+    """URLs, domains and shouted words in `answer` that `source` does not contain.
+
+    An LLM that obeyed text planted in a page, or that invents a link, adds exactly these;
+    a step may only carry what its section carries (case aside).
+    """
+    haystack = source.lower()
+    found = [m.group(0).rstrip(".,;:") for m in _URL.finditer(answer)]
+    found += _SHOUTED.findall(answer)
+    return sorted({token for token in found if token.lower() not in haystack})
