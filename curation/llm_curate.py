@@ -33,7 +33,8 @@ from curation.rules import split_for_llm
 from curation.validate import question_key
 from wpqa.llm import ChatRequest, LLMClient, LLMConfig, Reply, with_repair
 from wpqa.params import GenerateParams, LLMParams, PatternParams
-from wpqa.records import QAPair, RejectedRow, Section, content_hash
+from wpqa.records import (QAPair, RejectedRow, Section, content_hash, grounding_source,
+                          section_text)
 from wpqa.screen import injection_phrase, unsupported_tokens
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
@@ -93,22 +94,6 @@ def load_prompt(task: str, folder: Path = PROMPTS) -> Prompt:
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise ValueError(f"{folder / task}.yaml: needs a non-empty '{key}'")
     return Prompt(task, data["version"], data["system"], data["user"])
-
-
-def section_text(section: Section) -> str:
-    """The section as plain text, the way the prompt and the grounding check see it."""
-    parts = list(section.paragraphs)
-    for items in section.ordered_lists:
-        parts.append("\n".join(f"{n}. {item}" for n, item in enumerate(items, 1)))
-    for items in section.unordered_lists:
-        parts.append("\n".join(f"- {item}" for item in items))
-    parts += [f"Note: {note}" for note in section.notes]
-    return "\n\n".join(p for p in parts if p.strip())
-
-
-def grounding_source(section: Section) -> str:
-    """What an answer may draw on: the page title, the heading path and the section text."""
-    return "\n".join([section.page_title, *section.heading_path, section_text(section)])
 
 
 def as_data(text: str) -> str:

@@ -48,7 +48,7 @@ from train.qlora import (TrainDataError, load_base_4bit, load_pairs, load_tokeni
 from wpqa.io import read_jsonl, write_json, write_jsonl
 from wpqa.params import (Decoding, EvalParams, JudgeParams, ModelSpec, ParamsError,
                          PatternParams, load_params)
-from wpqa.records import Prediction, QAPair, to_row
+from wpqa.records import Prediction, QAPair, Section, from_row, grounding_source, to_row
 
 # Headline metrics: each gets a 95% interval per model and a paired test per model pair.
 # All are higher-is-better except step_count_error.
@@ -261,15 +261,6 @@ def judge_client(params: JudgeParams):
 
 
 # ------------------------------------------------------------------------ scoring
-
-def section_text(section: dict[str, Any]) -> str:
-    """The text of a source section that grounding compares an answer with."""
-    parts = [section.get("heading", ""), *section.get("paragraphs", [])]
-    for items in section.get("ordered_lists", []) + section.get("unordered_lists", []):
-        parts += items
-    parts += section.get("notes", [])
-    return "\n".join(p for p in parts if p)
-
 
 def score_answers(pairs: list[QAPair], answers: Sequence[Generated | str], model_name: str,
                   bounds: PatternParams, *, sources: dict[str, str] | None = None,
@@ -523,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         if params.eval.limit:
             pairs = pairs[:params.eval.limit]
         sections = load_sections(args.sections, pairs)
-        sources = {sid: section_text(row) for sid, row in sections.items()}
+        # The generate gate's grounding source, so both measure against the same text.
+        sources = {sid: grounding_source(from_row(Section, row)) for sid, row in sections.items()}
         non_procedural = load_non_procedural(args.non_procedural) if args.non_procedural else []
         if params.eval.limit:
             non_procedural = non_procedural[:params.eval.limit]

@@ -54,11 +54,16 @@ def test_score_answers_uses_the_pattern_rules_and_scores_against_the_reference(b
     assert (tuned[0].section_id, tuned[0].source_url) == (pair.section_id, pair.source_url)
 
 
-def test_section_text_joins_heading_paragraphs_lists_and_notes():
+def test_grounding_source_holds_heading_paragraphs_lists_and_notes():
+    from wpqa.records import Section, from_row, grounding_source
+
     row = section_rows()[0]
-    text = evaluate.section_text(row)
+    text = grounding_source(from_row(Section, row))
     assert row["heading"] in text and row["ordered_lists"][0][0] in text
     assert row["notes"][0] in text and row["paragraphs"][0] in text
+    # One definition: the generate gate scores against exactly this text.
+    from curation import llm_curate
+    assert llm_curate.grounding_source is grounding_source
 
 
 def test_summarize_gives_flat_rates_intervals_and_paired_tests():

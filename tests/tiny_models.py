@@ -39,9 +39,12 @@ def section_rows() -> list[dict]:
     rows = []
     for i in range(0, len(lines), 5):
         rows.append({
-            "section_id": f"s{i}", "heading": f"Section {i}", "heading_path": ["Doc"],
+            "section_id": f"s{i}", "url": "https://docs.example.test/doc/",
+            "source": "documentation", "page_title": "Doc", "heading": f"Section {i}",
+            "heading_path": ["Doc", f"Section {i}"],
             "paragraphs": [" ".join(lines[i:i + 3])], "ordered_lists": [lines[i + 3:i + 5]],
             "unordered_lists": [], "notes": ["Keep a backup."], "has_code": False,
+            "troubleshooting": False, "content_hash": f"h{i}",
         })
     return rows
 

@@ -119,3 +119,20 @@ def from_row(cls: type[T], row: dict[str, Any]) -> T:
     if missing:
         raise ValueError(f"{cls.__name__} row lacks {', '.join(missing)}: {str(row)[:200]}")
     return cls(**{n: row[n] for n in names if n in row})
+
+
+def section_text(section: Section) -> str:
+    """The section as plain text: what the LLM prompt shows and grounding compares with."""
+    parts = list(section.paragraphs)
+    for items in section.ordered_lists:
+        parts.append("\n".join(f"{n}. {item}" for n, item in enumerate(items, 1)))
+    for items in section.unordered_lists:
+        parts.append("\n".join(f"- {item}" for item in items))
+    parts += [f"Note: {note}" for note in section.notes]
+    return "\n\n".join(p for p in parts if p.strip())
+
+
+def grounding_source(section: Section) -> str:
+    """What an answer may draw on: the page title, the heading path and the section text.
+    The one grounding source of the generate gate and of the eval stage."""
+    return "\n".join([section.page_title, *section.heading_path, section_text(section)])
