@@ -104,8 +104,8 @@ def test_micro_repro_then_nothing_then_lr_experiments(tmp_path, endpoint):
         run(cmd, repo, env)
 
     first = run(["dvc", "repro"], repo, env)
-    assert ran_stages(first) == {"scrape", "extract", "generate", "validate", "split", "base",
-                                 "train", "eval", "report"}
+    assert ran_stages(first) == {"params", "scrape", "extract", "generate", "validate", "split",
+                                 "base", "train", "eval", "report"}
     report = json.loads((repo / "reports/dataset/metrics.json").read_text())
     assert report["adds_up"] and report["train"] > 8
     split = json.loads((repo / "reports/split/metrics.json").read_text())
@@ -137,7 +137,8 @@ def test_micro_repro_then_nothing_then_lr_experiments(tmp_path, endpoint):
     run(["git", "add", "-A"], repo, env)
     run(["git", "commit", "-qm", "first run"], repo, env)
     experiment = run(["dvc", "exp", "run", "-S", "lr=2e-4"], repo, env)
-    assert ran_stages(experiment) == {"train", "eval", "report"}
+    # params re-checks the edited file; its output is unchanged, so scrape does not re-run.
+    assert ran_stages(experiment) == {"params", "train", "eval", "report"}
     assert json.loads((repo / "reports/train/metrics.json").read_text())["lr"] == pytest.approx(2e-4)
     run(["dvc", "exp", "run", "-S", "lr=1e-2"], repo, env)
     assert len(endpoint.chat_requests()) == 8  # the endpoint's answers came from the cache
@@ -160,3 +161,11 @@ def test_micro_repro_then_nothing_then_lr_experiments(tmp_path, endpoint):
     assert bars["mark"]["type"] == "bar"
     rows = bars["data"]["values"]
     assert {"intro (tuned)", "kind (large_ref)"} <= {row["rule"] for row in rows}
+
+    # Back from the experiments to the committed run: nothing looks changed (training
+    # checkpoints are scratch, not an output), so the next repro runs nothing.
+    run(["git", "checkout", "--", "."], repo, env)
+    run(["dvc", "checkout"], repo, env)
+    status = run(["dvc", "status"], repo, env)
+    assert "up to date" in status, status
+    assert ran_stages(run(["dvc", "repro"], repo, env)) == set()
