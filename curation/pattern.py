@@ -36,8 +36,34 @@ _CODE_LINE = re.compile(
     r"|;\s*$|\)\s*\{\s*$|=>")
 # Inline code that is a statement rather than a name: arguments, assignment, a block.
 _INLINE_STATEMENT = re.compile(r"\([^)]+\)|;|=|\{|\}|^<\?php")
+# A terminal command is an action, like a menu path: `git cherry-pick -m 1 cb150a2` is a
+# step a reader types, not a statement, as long as it stays one short line.
+_SHELL_COMMAND = re.compile(r"^(git|npm|npx|yarn|pnpm|wp|composer|svn|cd|node|docker|mkdir|cp|mv|"
+                            r"chmod|chown|ssh|curl|wget|make)\s")
+MAX_COMMAND_WORDS = 8
 _WORD = re.compile(r"[\w'’-]+")
 MAX_INLINE_CODE_WORDS = 4
+
+
+def _code_line(line: str) -> str:
+    """The line, stripped, when it reads as code outside its inline code spans; else ""."""
+    body = _INLINE_CODE.sub("", _strip_item_number(line))
+    return body.strip() if _CODE_LINE.search(body) else ""
+
+
+def _statement_code(text: str) -> str:
+    """The first inline code span that is a statement, not a name ("" when none).
+
+    Short inline code names a file, option or menu, and a short terminal command is a
+    step; arguments, assignments and blocks are code."""
+    return next((c for c in _INLINE_CODE.findall(text)
+                 if _INLINE_STATEMENT.search(c) or len(c.split()) > (
+                     MAX_COMMAND_WORDS if _SHELL_COMMAND.match(c) else MAX_INLINE_CODE_WORDS)), "")
+
+
+def reads_as_code(text: str) -> bool:
+    """Would this text, as an answer line, fail the no_code rule?"""
+    return bool(_code_line(text) or _statement_code(text) or "```" in text or "~~~" in text)
 
 
 @dataclass(frozen=True)
@@ -159,15 +185,12 @@ def check_answer(answer: str, kind: str | None, bounds: PatternParams) -> list[R
     if "```" in answer or "~~~" in answer:
         fail("no_code", "fenced code block")
     else:
-        body = [_INLINE_CODE.sub("", _strip_item_number(line)) for line in all_lines]
-        code_lines = [line for line in body if _CODE_LINE.search(line)]
-        # Short inline code names a file, option or menu; a statement is code.
-        long_inline = [c for c in _INLINE_CODE.findall(answer)
-                       if len(c.split()) > MAX_INLINE_CODE_WORDS or _INLINE_STATEMENT.search(c)]
+        code_lines = [line for line in all_lines if _code_line(line)]
+        long_inline = _statement_code(answer)
         if code_lines:
-            fail("no_code", f"line of code: {code_lines[0].strip()[:60]!r}")
+            fail("no_code", f"line of code: {_code_line(code_lines[0])[:60]!r}")
         elif long_inline:
-            fail("no_code", f"inline code is a statement, not a name: {long_inline[0][:40]!r}")
+            fail("no_code", f"inline code is a statement, not a name: {long_inline[:40]!r}")
 
     # no_markup (inline code is a name, not markup: `__FILE__` is no bold run)
     prose = _INLINE_CODE.sub("", answer)

@@ -26,11 +26,12 @@ page's context. A `solutions` item needs a stated problem and a list of fixes.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import replace
 from typing import Iterable
 
-from curation.pattern import format_answer, words as pattern_words
+from curation.pattern import format_answer, reads_as_code, words as pattern_words
 from curation.validate import question_key
 from wpqa.records import QAPair, RejectedRow, Section, content_hash
 from wpqa.screen import injection_phrase
@@ -359,7 +360,8 @@ def task_from_heading(heading: str, subject: str = "") -> str | None:
         return _lower_first(text)
     first, _, rest = text.partition(" ")
     verb = base_verb(first)
-    if verb and rest:
+    # "Caching of PHP files" and "Moving process" name a topic, not a task to do.
+    if verb and rest and not _GERUND_TOPIC.match(rest):
         return _lower_first(f"{verb} {rest}")
     modifier = re.match(r"^(manual|automatic|automated)\s+(.+)$", text, re.IGNORECASE)
     adverb = ""
@@ -379,6 +381,8 @@ def task_from_heading(heading: str, subject: str = "") -> str | None:
     return None
 
 
+_GERUND_TOPIC = re.compile(r"^(of|process|procedure|steps|workflow|instructions)\b", re.IGNORECASE)
+_THEN_FOLLOW = re.compile(r"\s+and (?:then )?(?:follow|perform|do|complete|run)\b", re.IGNORECASE)
 _GENERIC_INTRO_VERBS = frozenset("follow perform do complete use take see read try proceed".split())
 
 
@@ -399,8 +403,11 @@ def task_from_intro(intro: str) -> str | None:
         text = _LEAD_WORDS.sub("", sentence)
         text = _LEAD_CLAUSE.sub("", text, count=1)
         word, _ = first_word(text)
-        if word in ACTION_VERBS and word not in _GENERIC_INTRO_VERBS and word not in NOUN_VERBS:
-            task = re.split(r"[,:;]|\s+and (?:then )?(?:follow|perform|do)\b", text, maxsplit=1)[0].strip()
+        # "Open a terminal and perform the following steps:" names a first move, not the
+        # task the steps carry out: the heading names that.
+        if word in ACTION_VERBS and word not in _GENERIC_INTRO_VERBS and word not in NOUN_VERBS \
+                and not _THEN_FOLLOW.search(text):
+            task = re.split(r"[,:;]", text, maxsplit=1)[0].strip()
             if 2 <= len(task.split()) and _names_a_task(task):
                 return swap_to_reader(_lower_first(task))
     return None
@@ -448,6 +455,7 @@ def _ancestor_task(path: list[str]) -> tuple[str | None, int]:
 
 # Headings that say a procedure follows without saying which: the task is the one above.
 _META_HEADING = re.compile(r"^((detailed |basic |quick )?(steps|instructions)|procedure|the process|process|"
+                           r"[a-z]+ing (process|procedure|steps)|"
                            r"how it works|overview|details|usage|quick ?start|walkthrough|tutorial|"
                            r"step[- ]by[- ]step( guide| instructions)?|guide|how to|directions( for use)?)$", re.IGNORECASE)
 _TOPIC_SKIP = re.compile(r"^(further information|more information|examples?|notes?|introduction|"
@@ -667,6 +675,13 @@ def clean_item(text: str, max_words: int = 40) -> str | None:
         text = re.sub(r"[,;:\s]+$", "", text)
     if len(_WORD.findall(text)) == 0:
         return None
+    if reads_as_code(text):
+        # "Put the plugin in your config. This wraps calls in `if ( DEBUG === true )`.":
+        # the instruction stands without the explanation that quotes code.
+        sentences = _SENTENCE_END.split(text)
+        plain = list(itertools.takewhile(lambda x: not reads_as_code(x), sentences))
+        if plain:
+            text = " ".join(plain)
     if len(pattern_words(text)) > max_words:
         kept: list[str] = []
         for sentence in _SENTENCE_END.split(text):
@@ -677,6 +692,21 @@ def clean_item(text: str, max_words: int = 40) -> str | None:
     if text[-1] not in ".!?)`\"”’":
         text += "."
     return text[0].upper() + text[1:]
+
+
+def mark_repeats(steps: list[str]) -> list[str]:
+    """A step done twice ("`git pull`", later "`git pull`" again) says so the second time,
+    so a real procedure is not mistaken for the looping the pattern's no_repeat catches."""
+    seen: set[str] = set()
+    marked = []
+    for step in steps:
+        key = " ".join(pattern_words(step.lower()))
+        if key in seen:
+            body = step[:-1] if step.endswith((".", "!")) else step
+            step = f"{body} again."
+        seen.add(" ".join(pattern_words(step.lower())))
+        marked.append(step)
+    return marked
 
 
 def note_for(section: Section) -> str:
@@ -802,6 +832,7 @@ def generate_from_section(section: Section, max_words: int = 40
         if any(s is None for s in steps):
             reject("lost_screenshot", f"list {index + 1}")
             continue
+        steps = mark_repeats(steps)
         task = task_for(section, intro)
         if task is not None:
             candidates.append(_qa(section, "steps", steps_question(task), steps, task=task))

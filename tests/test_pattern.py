@@ -53,6 +53,15 @@ def test_each_rule_catches_its_break(answer, kind, expected):
     assert expected in rules(answer, kind)
 
 
+def test_a_short_terminal_command_is_a_step_a_long_one_is_code():
+    steps = "To release a fix, follow these steps:\n1. `git cherry-pick -m 1 cb150a2`\n2. `git push`"
+    assert rules(steps) == []
+    # the same length outside a command is a statement, and a command has a limit too
+    assert "no_code" in rules(steps.replace("git cherry-pick", "pick one of"))
+    long = "`git log --oneline --graph --all --decorate --color --stat --reverse`"
+    assert "no_code" in rules(steps.replace("`git push`", long))
+
+
 def test_inline_names_are_not_code_or_markup():
     answer = ("To register a hook, follow these steps:\n1. Open `wp-config.php` in an editor.\n"
               "2. Call `add_action()` from the file named by `__FILE__`.\n3. Save the file.")

@@ -41,6 +41,8 @@ def answer_steps(qa):
     ("Step 4: Enabling the Network", "enable the Network"),
     ("4. Submit your plugin", "submit your plugin"),
     ("Block Toolbar", None),
+    ("Caching of PHP files", None),
+    ("Moving process", None),
     ("Call to undefined function", None),
     ("Common Use Cases", None),
 ])
@@ -60,6 +62,8 @@ def test_noun_headings_take_their_subject():
     ("Now cherry-pick the commits from trunk to the release branch:", "cherry-pick the commits from trunk to the release branch"),
     ("Follow these steps to do this:", None),
     ("There are two steps:", None),
+    # a first move, not the task the steps carry out
+    ("Open a terminal and perform the following steps:", None),
 ])
 def test_task_from_intro(intro, task):
     assert task_from_intro(intro) == task
@@ -78,6 +82,22 @@ def test_clean_item_repairs_endings_and_screenshot_references():
     assert clean_item("As shown in the screenshot below") is None
     long = "Click Save. " + " ".join(["This keeps the change for every visitor of the site"] * 5) + "."
     assert clean_item(long, max_words=40) == "Click Save."
+    # the explanation that quotes code goes; the instruction stays
+    assert clean_item("Add the plugin to your config. It wraps calls in `if ( DEBUG === true )`.") == \
+        "Add the plugin to your config."
+
+
+def test_a_step_done_twice_says_so_and_a_process_heading_takes_the_task_above():
+    body = """<h2>Giving WordPress its own folder</h2><p>Move the core files into a folder.</p>
+    <h3>Moving process</h3><p>Open a terminal and perform the following steps:</p>
+    <ol><li><code>git checkout trunk</code></li><li><code>git pull</code></li>
+    <li><code>git checkout release</code></li><li><code>git pull</code></li></ol>"""
+    _, items, _ = generate(body)
+    [qa] = items
+    assert qa.question == "How do I give WordPress its own folder?"
+    assert answer_steps(qa) == ["`git checkout trunk`", "`git pull`", "`git checkout release`",
+                                "`git pull` again."]
+    assert check_candidates(items, BOUNDS)[0].failed_rules == []
 
 
 def test_gerund_heading_split_list_and_nested_steps():
