@@ -35,7 +35,7 @@ from wpqa.llm import ChatRequest, LLMClient, LLMConfig, Reply, with_repair
 from wpqa.params import GenerateParams, LLMParams, PatternParams
 from wpqa.records import (QAPair, RejectedRow, Section, content_hash, grounding_source,
                           section_text)
-from wpqa.screen import injection_phrase, unsupported_tokens
+from wpqa.screen import section_injection, unsupported_tokens
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 
@@ -103,7 +103,7 @@ def as_data(text: str) -> str:
 
 def suspected_injection(section: Section) -> str:
     """The phrase that makes a section look like instructions to a model, or ""."""
-    return injection_phrase(" ".join([section.heading, section_text(section)]))
+    return section_injection(section)
 
 
 def llm_config(params: LLMParams) -> LLMConfig:

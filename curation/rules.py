@@ -34,7 +34,7 @@ from typing import Iterable
 from curation.pattern import format_answer, reads_as_code, words as pattern_words
 from curation.validate import question_key
 from wpqa.records import QAPair, RejectedRow, Section, content_hash
-from wpqa.screen import injection_phrase
+from wpqa.screen import section_injection
 
 GENERATOR = "rules-v2"
 
@@ -791,9 +791,7 @@ def generate_from_section(section: Section, max_words: int = 40
 
     # Text that speaks to a model is untrusted even when no LLM reads it: the item would
     # teach the tuned model to obey it.
-    phrase = injection_phrase(" ".join([
-        heading, *section.paragraphs, *(i for items in section.ordered_lists for i in items),
-        *(i for items in section.unordered_lists for i in items), *section.notes]))
+    phrase = section_injection(section)
     if phrase:
         reject("suspected_injection", f"addresses a model: {phrase[:60]!r}")
         return candidates, rejected
