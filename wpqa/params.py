@@ -537,7 +537,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     for key in raw:
         if key not in known:
-            raise ParamsError(f"{prefix}{key}: unknown key; allowed in {where}: "
+            shown = key if isinstance(key, str) and key.isprintable() and key.strip() == key else repr(key)
+            raise ParamsError(f"{prefix}{shown}: unknown key; allowed in {where}: "
                               f"{', '.join(sorted(known))}")
     hints = typing.get_type_hints(cls)
     values = {}
