@@ -118,7 +118,9 @@ def inspect_command(argv: list[str] | None = None, out=None, err=None) -> int:
     parser = argparse.ArgumentParser(
         prog="wpqa inspect", description="Print, as JSON lines, the sections extraction finds in one "
         "saved HTML page, REST API item (.json), plugin_information reply (.json), readme.txt or "
-        "handbook Markdown file (.md).")
+        "handbook Markdown file (.md).",
+        epilog="exit status: 0 sections found; 1 none found; 2 the file cannot be read or the "
+        "arguments are wrong.")
     parser.add_argument("file")
     parser.add_argument("--url", help="the URL recorded in each section (default: the item's link "
                         "for a REST item, else the file's file:// URL)")

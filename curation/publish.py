@@ -61,7 +61,10 @@ def publish(folder: str | Path, repo_id: str, token: str, private: bool = False)
 
 
 def publish_command(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="wpqa publish", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="wpqa publish", description=__doc__.splitlines()[0],
+        epilog="exit status: 0 uploaded (or listed, with --dry-run); 1 the Hub refused the "
+        "upload; 2 a bad --repo-id, a bad data/hf folder, no Hub token, or wrong arguments.")
     parser.add_argument("--repo-id", required=True, help="ORG/NAME of the dataset repo")
     parser.add_argument("--folder", default="data/hf")
     parser.add_argument("--private", action="store_true")

@@ -212,7 +212,11 @@ def review_command(argv: list[str]) -> int:
     from wpqa.params import ParamsError, load_params
     from wpqa.records import from_row
 
-    parser = argparse.ArgumentParser(prog="wpqa review", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="wpqa review", description=__doc__.splitlines()[0],
+        epilog="exit status: 0 written or merged; 2 a file cannot be read, a sheet names ids "
+        "that are not in the Q&A or holds a bad verdict (nothing is imported), or wrong "
+        "arguments.")
     sub = parser.add_subparsers(dest="action", required=True)
     export = sub.add_parser("export", help="write a review sheet (CSV) of the accepted Q&A")
     export.add_argument("--qa", default="data/curated/qa.jsonl")

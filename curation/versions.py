@@ -101,7 +101,9 @@ def previous_tag(repo: str | Path = ".") -> str | None:
 
 def diff_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="wpqa diff", description="items added, removed, "
-                                     "changed and moved between two revisions of the splits")
+                                     "changed and moved between two revisions of the splits",
+                                     epilog="exit status: 0 the diff is printed; 2 a revision or "
+                                     "its data cannot be read, or wrong arguments.")
     parser.add_argument("rev_a", help="older git revision (a tag such as data-v1)")
     parser.add_argument("rev_b", help="newer git revision; 'workspace' for the working files")
     parser.add_argument("--repo", default=".")

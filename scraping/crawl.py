@@ -293,7 +293,9 @@ def report_line(result: CrawlResult) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="wpqa crawl",
-        description="Crawl the sources of a sources file with the scrape stage's spider.")
+        description="Crawl the sources of a sources file with the scrape stage's spider.",
+        epilog="exit status: 0 pages stored; 1 interrupted (resume with the same command) or no "
+        "page stored; 2 a bad sources file, profile or arguments.")
     parser.add_argument("--sources", required=True, help="sources YAML file (see README)")
     parser.add_argument("--out", required=True,
                         help=f"folder for {PAGES_FILE}, {SUMMARY_FILE} and {CRAWL_LOG_FILE}")

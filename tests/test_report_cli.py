@@ -120,3 +120,15 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
     assert target.read_text() == '{"a": 1}\n'
+
+
+@pytest.mark.parametrize("command", ["check", "curate", "inspect", "crawl", "export", "ask",
+                                     "publish-model", "openai-ft", "review", "diff", "publish"])
+def test_every_command_documents_its_exit_status(command, capsys):
+    from wpqa.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "exit status: 0 " in help_text and " 2 " in help_text

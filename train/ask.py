@@ -68,7 +68,10 @@ def format_rules(results: dict[str, dict[str, str]]) -> str:
 
 
 def ask_command(argv: list[str], out=sys.stdout) -> int:
-    parser = argparse.ArgumentParser(prog="wpqa ask", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="wpqa ask", description=__doc__.splitlines()[0],
+        epilog="exit status: 0 answered; 2 bad params, a missing base or adapter, or wrong "
+        "arguments.")
     parser.add_argument("question")
     parser.add_argument("--compare", action="store_true", help="also answer with the base model")
     parser.add_argument("--base", default="models/base")

@@ -111,7 +111,10 @@ def merge_and_verify(ref: BaseRef, adapter_dir: str | Path, out_dir: str | Path,
 
 
 def export_command(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="wpqa export", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="wpqa export", description=__doc__.splitlines()[0],
+        epilog="exit status: 0 merged and the greedy answers agree; 1 the base or adapter cannot "
+        "be loaded, or the merged model answers differently; 2 wrong arguments.")
     parser.add_argument("--merged", required=True, metavar="DIR", help="where to save the merged model")
     parser.add_argument("--base", default="models/base")
     parser.add_argument("--adapter", default="models/adapter")

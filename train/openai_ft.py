@@ -257,7 +257,10 @@ def make_client(params: OpenAIFTParams):
 # ---------------------------------------------------------------------------- CLI
 
 def openai_ft_command(argv: list[str], out=sys.stdout) -> int:
-    parser = argparse.ArgumentParser(prog="wpqa openai-ft", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="wpqa openai-ft", description=__doc__.splitlines()[0],
+        epilog="exit status: 0 done; 1 the file has format errors, or the job did not succeed; "
+        "2 bad params, bad data, an API error, or wrong arguments.")
     parser.add_argument("action", choices=("export", "submit", "all", "validate"))
     parser.add_argument("file", nargs="?", help="validate: a chat JSONL file")
     parser.add_argument("--params", default="params.yaml")

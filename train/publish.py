@@ -97,7 +97,10 @@ def read_json(path: str | Path) -> dict:
 
 
 def publish_command(argv: list[str], out=sys.stdout) -> int:
-    parser = argparse.ArgumentParser(prog="wpqa publish-model", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="wpqa publish-model", description=__doc__.splitlines()[0],
+        epilog="exit status: 0 uploaded (or listed, with --dry-run); 2 a bad --repo-id, bad "
+        "params, a missing adapter, no Hub token, or wrong arguments.")
     parser.add_argument("--repo-id", required=True, help="ORG/NAME on the Hugging Face Hub")
     parser.add_argument("--dry-run", action="store_true", help="list the files, upload nothing")
     parser.add_argument("--private", action="store_true")

@@ -165,17 +165,23 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["publish"]:
         from curation.publish import publish_command
         return publish_command(argv[1:])
-    parser = argparse.ArgumentParser(prog="wpqa", description="wpqa: WordPress docs to list-format Q&A")
+    parser = argparse.ArgumentParser(
+        prog="wpqa", description="wpqa: WordPress docs to list-format Q&A",
+        epilog="Every command documents its exit status in its own --help; 2 always means bad "
+        "input or arguments.")
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="check Q&A rows against the list-format pattern")
+    check = commands.add_parser("check", help="check Q&A rows against the list-format pattern",
+                                epilog="exit status: 0 every row conforms; 1 a row fails a rule; 2 "
+                                "the file cannot be read, a line is not a row, or it holds no rows.")
     check.add_argument("file", help="JSON lines with question, answer and optional kind")
     check.add_argument("--params", default=None, help="params.yaml with the pattern bounds")
     commands.add_parser("inspect", help="print the sections extraction finds in one saved file "
                         "(HTML, REST item .json, readme.txt, Markdown); see `wpqa inspect --help`")
     commands.add_parser("crawl", help="crawl the sources of a sources YAML file with the scrape "
                         "stage's spider; see `wpqa crawl --help`")
-    commands.add_parser("export", help="merge the adapter into a bf16 copy of the base "
-                        "(--merged DIR) and check the outputs agree")
+    commands.add_parser("export", help="merge the adapter into a copy of the base (--merged DIR, "
+                        "fp32 for an fp32 base) and check the greedy answers agree; see "
+                        "`wpqa export --help`")
     commands.add_parser("ask", help="answer a question with base + adapter, streamed, with the "
                         "pattern rules it passes (--compare: base vs tuned)")
     commands.add_parser("publish-model", help="push the adapter and a model card to the Hub "
@@ -183,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("openai-ft", help="OpenAI fine-tuning: `export` validated chat JSONL, "
                         "`submit` the job and record its losses")
     curate = commands.add_parser("curate", help="run the generate stage with params.yaml's "
-                                 "generate.backend, or estimate its LLM tokens and cost first")
+                                 "generate.backend, or estimate its LLM tokens and cost first",
+                                 epilog="exit status: 0 done (or estimated, with --dry-run); 1 the "
+                                 "generate stage stopped (interrupted, no key, the endpoint "
+                                 "failing), with its message; 2 bad params or an unreadable "
+                                 "sections file.")
     curate.add_argument("--params", default=DEFAULT_PARAMS)
     curate.add_argument("--sections", default="data/interim/sections.jsonl")
     curate.add_argument("--cache", default=None, help="LLM request cache "
