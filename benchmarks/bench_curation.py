@@ -31,7 +31,7 @@ from curation.extract import README_SKIPPED, extract_sections  # noqa: E402
 from curation.inspect import pages_from_file  # noqa: E402
 from curation.readme import parse_readme, section_html  # noqa: E402
 from curation.generate import generate_candidates  # noqa: E402
-from curation.pattern import check_answer  # noqa: E402
+from wpqa.pattern import check_answer  # noqa: E402
 from curation.validate import check_candidates, run_suite, to_frame  # noqa: E402
 from wpqa.params import load_params  # noqa: E402
 from wpqa.records import Page  # noqa: E402

@@ -34,9 +34,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import base_ref, load_base_fp32, scratch_dir  # noqa: E402
-from eval.evaluate import generate_answers, load_tuned  # noqa: E402
-from train.base import BaseRef, build_model, resolve_base, train_tokenizer  # noqa: E402
-from train.qlora import load_base_4bit, load_pairs, load_tokenizer  # noqa: E402
+from eval.evaluate import generate_answers
+from wpqa.models import load_tuned
+from train.base import build_model, train_tokenizer
+from wpqa.models import BaseRef, resolve_base
+from wpqa.models import load_base_4bit, load_tokenizer
+from wpqa.records import load_pairs
 from wpqa.params import Params, load_params  # noqa: E402
 
 OBJECTS = ["plugin", "theme", "widget", "menu", "page", "post", "user", "comment"]

@@ -27,8 +27,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train.base import BaseRef  # noqa: E402
-from train.qlora import load_base_4bit, prepare_qlora_model  # noqa: E402
+from wpqa.models import BaseRef
+from train.qlora import prepare_qlora_model
+from wpqa.models import load_base_4bit
 from wpqa.params import TrainParams  # noqa: E402
 
 SHAPES = {

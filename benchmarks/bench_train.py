@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import base_ref, load_base_fp32, scratch_dir  # noqa: E402
-from train.qlora import (build_lora_config, load_base_4bit, prepare_qlora_model,  # noqa: E402
-                         resolve_target_modules)
+from train.qlora import build_lora_config, prepare_qlora_model, resolve_target_modules  # noqa: E402
+from wpqa.models import load_base_4bit  # noqa: E402
 from wpqa.params import load_params  # noqa: E402
 
 

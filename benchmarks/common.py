@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from train.base import BaseRef, resolve_base
+from wpqa.models import BaseRef, resolve_base
 from wpqa.params import Params
 
 

@@ -6,7 +6,7 @@ request cache key. A section's text is untrusted data: it is put between markers
 marker-like run in the text is removed first), the system prompt says it is data, a
 section that addresses the model ("ignore previous instructions") is not sent at all
 (`suspected_injection`), and every reply is validated — JSON, the schema, the list
-pattern (`curation.pattern`), the no-LLM grounding score (`curation.grounding`) and,
+pattern (`wpqa.pattern`), the no-LLM grounding score (`wpqa.grounding`) and,
 when `generate.judge` is on, the judge's score. An invalid, off-schema or off-pattern
 reply is re-asked `generate.invalid_retries` times with what was wrong, then rejected.
 
@@ -19,20 +19,19 @@ rejected row whose `ref` is the original item's id, with a `paraphrase_` reason.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 
-from curation.grounding import grounding_score
-from curation.pattern import check_answer
+from wpqa.grounding import grounding_score
+from wpqa.pattern import check_answer
 from curation.rules import split_for_llm
 from curation.validate import question_key
 from wpqa.llm import ChatRequest, LLMClient, LLMConfig, Reply, with_repair
 from wpqa.params import GenerateParams, LLMParams, PatternParams
+from wpqa.replies import JUDGE_SCHEMA, Invalid, Prompt, load_prompt, parse_json, parse_judge
 from wpqa.records import (QAPair, RejectedRow, Section, content_hash, grounding_source,
                           section_text)
 from wpqa.screen import section_injection, unsupported_tokens
@@ -51,15 +50,6 @@ GENERATE_SCHEMA: dict[str, Any] = {
     "required": ["usable", "question", "kind", "intro", "steps"],
     "additionalProperties": False,
 }
-JUDGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    # The 1..5 range is checked in parse_judge: strict mode on some servers rejects
-    # minimum/maximum keywords.
-    "properties": {"score": {"type": "integer"},
-                   "reason": {"type": "string"}},
-    "required": ["score", "reason"],
-    "additionalProperties": False,
-}
 PARAPHRASE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"questions": {"type": "array", "items": {"type": "string"}}},
@@ -70,30 +60,6 @@ PARAPHRASE_SCHEMA: dict[str, Any] = {
 # Text that addresses the model rather than the reader of the docs.
 _MARKERS = re.compile(r"<{3,}|>{3,}")
 _LEADING_NUMBER = re.compile(r"^\s*(\d+[.)]|[-*•])\s+")
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """A versioned prompt file: system and user templates with {{name}} placeholders."""
-
-    task: str
-    version: str
-    system: str
-    user: str
-
-    def render(self, **values: Any) -> tuple[dict[str, str], ...]:
-        def fill(template: str) -> str:
-            return re.sub(r"\{\{(\w+)\}\}", lambda m: str(values[m.group(1)]), template)
-        return ({"role": "system", "content": fill(self.system).strip()},
-                {"role": "user", "content": fill(self.user).strip()})
-
-
-def load_prompt(task: str, folder: Path = PROMPTS) -> Prompt:
-    data = yaml.safe_load((folder / f"{task}.yaml").read_text(encoding="utf-8"))
-    for key in ("version", "system", "user"):
-        if not isinstance(data.get(key), str) or not data[key].strip():
-            raise ValueError(f"{folder / task}.yaml: needs a non-empty '{key}'")
-    return Prompt(task, data["version"], data["system"], data["user"])
 
 
 def as_data(text: str) -> str:
@@ -111,35 +77,6 @@ def llm_config(params: LLMParams) -> LLMConfig:
 
 
 # ---- parsing replies ----------------------------------------------------------------
-
-class Invalid(Exception):
-    """A reply that cannot be used; `reason` is the snake_case reject reason."""
-
-    def __init__(self, reason: str, detail: str, repairable: bool = True):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-        self.repairable = repairable
-
-
-def parse_json(text: str | None, schema: dict[str, Any]) -> dict[str, Any]:
-    import jsonschema
-
-    text = (text or "").strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, re.DOTALL)
-    if fenced:  # JSON mode on small local models sometimes fences its object
-        text = fenced.group(1)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise Invalid("invalid_json", f"not JSON ({err.msg} at {err.pos}): {text[:80]!r}") from None
-    try:
-        jsonschema.validate(data, schema)
-    except jsonschema.ValidationError as err:
-        where = "/".join(str(p) for p in err.absolute_path) or "reply"
-        raise Invalid("schema_violation", f"{where}: {err.message[:160]}") from None
-    return data
-
 
 @dataclass(frozen=True)
 class Drafted:
@@ -179,13 +116,6 @@ def parse_generated(text: str | None, section: Section, params: GenerateParams,
         raise Invalid("ungrounded", f"grounding {score:.2f} < {params.min_grounding:.2f}",
                       repairable=False)
     return Drafted(question, kind, answer, score)
-
-
-def parse_judge(text: str | None) -> tuple[int, str]:
-    data = parse_json(text, JUDGE_SCHEMA)
-    if not 1 <= data["score"] <= 5:
-        raise Invalid("schema_violation", f"score: {data['score']} is not between 1 and 5")
-    return int(data["score"]), " ".join(data["reason"].split())[:300]
 
 
 def parse_paraphrases(text: str | None) -> list[str]:
@@ -230,7 +160,7 @@ class Prompts:
 
     @classmethod
     def load(cls) -> "Prompts":
-        return cls(load_prompt("generate"), load_prompt("judge"), load_prompt("paraphrase"))
+        return cls(*(load_prompt(task, PROMPTS) for task in ("generate", "judge", "paraphrase")))
 
 
 async def curate_section(client: LLMClient, section: Section, params: GenerateParams,

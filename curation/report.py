@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from curation.pattern import RULE_IDS, parse_answer, words
+from wpqa.pattern import RULE_IDS, parse_answer, words
 from wpqa.io import read_jsonl, write_json, write_text
 from wpqa.params import load_params_or_exit
 

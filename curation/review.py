@@ -7,7 +7,7 @@ answer, source link, verdict, edited answer, note) that a reviewer fills in a sp
 
 - `veto`: the item is removed (dropped with reason `review_veto`);
 - `edit`: the answer is replaced by the edited one, re-checked against the pattern
-  (curation/pattern.py); an edit that breaks a rule is rejected with that rule and the
+  (wpqa/pattern.py); an edit that breaks a rule is rejected with that rule and the
   item keeps its original answer;
 - `keep`: reviewed and approved as it is.
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
-from curation.pattern import check_answer
+from wpqa.pattern import check_answer
 from wpqa.io import read_jsonl, write_jsonl, write_text
 from wpqa.params import PatternParams
 from wpqa.records import QAPair, content_hash

@@ -31,7 +31,7 @@ import re
 from dataclasses import replace
 from typing import Iterable
 
-from curation.pattern import format_answer, reads_as_code, words as pattern_words
+from wpqa.pattern import format_answer, reads_as_code, words as pattern_words
 from curation.validate import question_key
 from wpqa.records import QAPair, RejectedRow, Section, content_hash
 from wpqa.screen import section_injection

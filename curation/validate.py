@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from curation.pattern import KINDS, check_answer, parse_answer, words
+from wpqa.pattern import KINDS, check_answer, parse_answer, words
 from wpqa.io import read_jsonl, write_json, write_jsonl
 from wpqa.params import PatternParams, ValidateParams, load_params_or_exit
 from wpqa.records import QAPair, from_row, to_row

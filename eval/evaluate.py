@@ -3,7 +3,7 @@
 `eval.models` lists the models: `base` (the 4-bit base with the adapter switched off),
 `tuned` (the same model with the adapter on, so the only difference is what fine-tuning
 learned) and any model behind an OpenAI-compatible endpoint. All answer every test
-question (or the first `eval.limit`) from the same prompt (`train.prompt`) with the same
+question (or the first `eval.limit`) from the same prompt (`wpqa.prompt`) with the same
 decoding preset; endpoint answers go through `wpqa.llm` and its persistent request
 cache, so a re-run pays nothing. With a sampling preset each question gets
 `eval.samples` answers, each with its seed recorded.
@@ -37,14 +37,15 @@ from typing import Any, Sequence
 import torch
 from tqdm import tqdm
 
-from curation.grounding import grounding_score
-from curation.pattern import RULE_IDS, check_answer
+from wpqa.grounding import grounding_score
+from wpqa.pattern import RULE_IDS, check_answer
 from eval import metrics as stats
 from eval.loose import check_answer_loose
-from train.base import BaseModelError, resolve_base
-from train.prompt import encode_prompt, format_prompt
-from train.qlora import (TrainDataError, load_base_4bit, load_pairs, load_tokenizer,
-                         quiet_peft_deprecation)
+from wpqa.models import BaseModelError, resolve_base
+from wpqa.prompt import encode_prompt, format_prompt
+from wpqa.models import load_base_4bit, load_tokenizer, load_tuned
+from wpqa.records import TrainDataError, load_pairs
+from wpqa.replies import JUDGE_SCHEMA, Invalid, load_prompt, parse_judge
 from wpqa.io import read_jsonl, write_json, write_jsonl
 from wpqa.params import (Decoding, EvalParams, JudgeParams, ModelSpec, ParamsError,
                          PatternParams, load_params)
@@ -65,19 +66,6 @@ class Generated:
 
 
 # --------------------------------------------------------------------- local models
-
-def load_tuned(base_model, adapter_dir: str | Path):
-    """The 4-bit base with the trained LoRA adapter attached (switchable off)."""
-    from peft import PeftModel
-
-    adapter_dir = Path(adapter_dir)
-    if not (adapter_dir / "adapter_config.json").is_file():
-        raise BaseModelError(f"{adapter_dir}: no adapter_config.json; run the train stage first")
-    with quiet_peft_deprecation():
-        model = PeftModel.from_pretrained(base_model, adapter_dir)
-    model.eval()
-    return model
-
 
 def generation_config(tokenizer, decoding: Decoding):
     from transformers import GenerationConfig
@@ -212,7 +200,6 @@ JUDGE_PROMPTS = Path(__file__).resolve().parent / "prompts"
 
 def judge_requests(predictions: list[Prediction], prompt) -> list[Any]:
     """One grading request per prediction, from the versioned judge prompt."""
-    from curation.llm_curate import JUDGE_SCHEMA
     from wpqa.llm import ChatRequest
 
     return [ChatRequest(messages=prompt.render(question=p.question, reference=p.reference,
@@ -229,7 +216,6 @@ def judge_predictions(predictions: list[Prediction], client, *, progress: bool =
     A reply that fails or does not parse leaves that answer without a judge score; the
     counts say how many were judged and why the rest were not.
     """
-    from curation.llm_curate import Invalid, load_prompt, parse_judge
     from wpqa.llm import run_requests
 
     prompt = load_prompt("judge", prompts_dir)

@@ -1,6 +1,6 @@
 """Loose scoring of the pattern, in the manner of IFEval's loose accuracy.
 
-Strict is the checker that gates the dataset (`curation.pattern.check_answer`): the exact
+Strict is the checker that gates the dataset (`wpqa.pattern.check_answer`): the exact
 house style. Loose asks whether a reader would see the pattern, forgiving what IFEval
 forgives (its loose check retries a response with Markdown asterisks removed and with the
 first or last line dropped) plus one thing specific to this pattern, an intro that
@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from curation.pattern import KINDS, RuleFailure, check_answer, intro_kind, parse_answer
+from wpqa.pattern import KINDS, RuleFailure, check_answer, intro_kind, parse_answer
 from wpqa.params import PatternParams
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from curation.pattern import parse_answer
+from wpqa.pattern import parse_answer
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 CONFIDENCE = 0.95

@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from curation.pattern import RULE_IDS
+from wpqa.pattern import RULE_IDS
 from wpqa.io import write_text
 from wpqa.params import Decoding
 from wpqa.records import Prediction

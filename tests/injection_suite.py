@@ -20,7 +20,7 @@ import yaml
 from curation.extract import extract_sections
 from curation.generate import generate_with_backend
 from curation.llm_curate import llm_config
-from curation.pattern import DEFAULT_BOUNDS
+from wpqa.pattern import DEFAULT_BOUNDS
 from curation.validate import validate_candidates
 from tests.llm_responders import between, docs_model, draft_from_section, task_of, user_text
 from wpqa.llm import LLMClient, RequestCache

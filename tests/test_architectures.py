@@ -6,10 +6,12 @@ import json
 
 import pytest
 
+from wpqa import models
+
 from tests.tiny_models import ARCH_TOKENS, make_arch_model, qa_rows, write_params
 from train import base as base_stage
 from train import qlora
-from train.prompt import encode_answer, encode_prompt, prompt_text
+from wpqa.prompt import encode_answer, encode_prompt, prompt_text
 from wpqa.params import Decoding, load_params
 from wpqa.records import QAPair, from_row
 
@@ -26,7 +28,8 @@ EXPECTED_TARGETS = {
 def test_local_hub_model_trains_through_the_stage_code(arch, tmp_path):
     import bitsandbytes as bnb
 
-    from eval.evaluate import generate_answers, load_tuned
+    from eval.evaluate import generate_answers
+    from wpqa.models import load_tuned
 
     local = make_arch_model(arch, tmp_path / arch)
     params_path = write_params(tmp_path / "p.yaml", base={"model": str(local)},
@@ -40,7 +43,7 @@ def test_local_hub_model_trains_through_the_stage_code(arch, tmp_path):
     params = load_params(params_path)
 
     # pad and EOS: a pad token always exists; EOS is the answer's last label
-    tokenizer = qlora.load_tokenizer(ref)
+    tokenizer = models.load_tokenizer(ref)
     spec = ARCH_TOKENS[arch]
     assert tokenizer.eos_token == spec["eos"]
     assert tokenizer.pad_token == (spec["pad"] or spec["eos"])
@@ -89,7 +92,7 @@ def test_all_linear_and_explicit_targets_on_falcon(tmp_path):
                               ("query_key_value", {"query_key_value"})]:
         model = AutoModelForCausalLM.from_pretrained(local)
         targets = qlora.resolve_target_modules(setting, model.config.model_type)
-        with qlora.quiet_peft_deprecation():
+        with models.quiet_peft_deprecation():
             peft_model = get_peft_model(model, qlora.build_lora_config(params.train, targets))
         adapted = {n.rsplit(".", 1)[-1] for n, m in peft_model.named_modules()
                    if hasattr(m, "lora_A") and hasattr(m, "base_layer")}

@@ -91,10 +91,30 @@ def test_every_imported_file_is_a_dep(stages):
 
 
 def test_the_walk_follows_function_level_imports():
-    # eval imports the generate stage's LLM module inside a function today.
-    files = {str(f.relative_to(ROOT)) for f in import_closure("eval.evaluate")}
+    # generate imports its LLM module only inside the functions that need it.
+    files = {str(f.relative_to(ROOT)) for f in import_closure("curation.generate")}
     assert "curation/llm_curate.py" in files
     assert "wpqa/params.py" in files
+
+
+STAGE_PACKAGES = ("scraping", "curation", "train", "eval")
+
+
+def test_imports_run_one_way(stages):
+    """The kernel imports no stage; a stage imports the kernel and itself, never another
+    stage (the commands for people sit above and may import any)."""
+    for path in sorted(ROOT.joinpath("wpqa").glob("*.py")):
+        if path.name == "cli.py":
+            continue  # the command line: dispatches to the commands above the stages
+        stages_named = {n.split(".")[0] for n in imported_names(path)} & set(STAGE_PACKAGES)
+        assert not stages_named, f"kernel module {path.name} imports {sorted(stages_named)}"
+    for name, (module, deps, _) in stages.items():
+        own = module.split(".")[0]
+        foreign = sorted(str(f.relative_to(ROOT)) for f in import_closure(module)
+                         if f.relative_to(ROOT).parts[0] not in ("wpqa", own))
+        assert not foreign, f"stage {name} ({module}) imports another stage: {foreign}"
+        packages = {d.relative_to(ROOT).parts[0] for d in deps if d.is_dir() and d.parent == ROOT}
+        assert packages & set(STAGE_PACKAGES) <= {own}, f"stage {name} depends on {packages}"
 
 
 def test_checkpoints_are_scratch_not_outputs(stages):

@@ -6,9 +6,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from wpqa import models
 import yaml
 
-from curation.pattern import RULE_IDS, format_answer
+from wpqa.pattern import RULE_IDS, format_answer
 from eval import evaluate
 from tests.browser import find_chromium, rendered_dom, screenshot
 from tests.conftest import ROOT
@@ -17,7 +19,7 @@ from tests.openai_server import ScriptedOpenAI, ServerReply
 from tests.tiny_models import make_tiny_base, qa_rows, section_rows, write_params
 from train import base as base_stage
 from train import qlora
-from train.prompt import format_prompt
+from wpqa.prompt import format_prompt
 from wpqa.io import read_jsonl, write_jsonl
 from wpqa.params import Decoding, load_params, parse_params
 from wpqa.records import Prediction, QAPair, from_row
@@ -122,7 +124,7 @@ def test_predictions_sort_by_model_then_id():
 
 def test_load_tuned_without_an_adapter_says_to_train_first(tmp_path):
     with pytest.raises(base_stage.BaseModelError, match="run the train stage first"):
-        evaluate.load_tuned(object(), tmp_path)
+        models.load_tuned(object(), tmp_path)
 
 
 # -------------------------------------------------------------------- generation
@@ -134,9 +136,9 @@ def tiny_lora(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("tiny")
     ref = make_tiny_base(tmp / "base", steps=40)
-    tokenizer = qlora.load_tokenizer(ref)
+    tokenizer = models.load_tokenizer(ref)
     params = load_params(write_params(tmp / "p.yaml"))
-    with qlora.quiet_peft_deprecation():
+    with models.quiet_peft_deprecation():
         model = get_peft_model(qlora.load_base_4bit(ref),
                                qlora.build_lora_config(params.train, qlora.LLAMA_LIKE))
     model.eval()

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from curation.pattern import format_answer
+from wpqa.pattern import format_answer
 from eval import metrics
 
 REFERENCE = format_answer("steps", ["Go to Plugins in the dashboard.", "Click Add New Plugin.",

@@ -1,7 +1,7 @@
 """The no-LLM grounding check: share of an answer's content words found in its section."""
 import pytest
 
-from curation.grounding import content_words, grounding_score
+from wpqa.grounding import content_words, grounding_score
 
 SECTION = ("Save a draft. Open the post in the editor. Click Save draft in the top toolbar. "
            "Check that the toolbar now says Saved.")

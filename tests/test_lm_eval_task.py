@@ -35,7 +35,7 @@ def test_task_file_structure():
     assert task["generation_kwargs"]["do_sample"] is False
     plain = yaml.load((TASK / "wpqa_pattern_plain.yaml").read_text(), Loader=_Loader)
     assert plain["include"] == "wpqa_pattern.yaml" and plain["task"] == "wpqa_pattern_plain"
-    assert plain["doc_to_text"] == "Question: {{question}}\nAnswer:\n"  # train/prompt.py's
+    assert plain["doc_to_text"] == "Question: {{question}}\nAnswer:\n"  # wpqa/prompt.py's
 
 
 def test_process_results_scores_strict_and_loose(monkeypatch):

@@ -1,7 +1,7 @@
 """Loose scoring (IFEval-style): what it forgives and what it still fails."""
 import pytest
 
-from curation.pattern import DEFAULT_BOUNDS, check_answer
+from wpqa.pattern import DEFAULT_BOUNDS, check_answer
 from eval.loose import (check_answer_loose, conforms_loose, loose_intro_kind, loose_variants,
                         strip_emphasis)
 

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from wpqa import models
+
 from tests.tiny_models import make_tiny_base, qa_rows, write_params
 from train import qlora
 from train.ask import ask_command, format_rules, rule_results
@@ -22,7 +24,7 @@ def trained(tmp_path_factory):
     ref = make_tiny_base(root / "base", steps=40)
     params_path = write_params(root / "params.yaml", train={"epochs": 3, "batch_size": 4})
     params = load_params(params_path)
-    tokenizer = qlora.load_tokenizer(ref)
+    tokenizer = models.load_tokenizer(ref)
     examples, _ = qlora.encode_pairs(tokenizer, [from_row(QAPair, r) for r in qa_rows(12)], 256)
     model = qlora.prepare_qlora_model(qlora.load_base_4bit(ref), params.train, seed=0)
     qlora.train_adapter(model, examples, lr=2e-2, params=params.train, seed=0,
@@ -77,7 +79,7 @@ def test_ask_streams_and_compares_rules(trained):
 
 
 def test_rule_table_names_failures():
-    from curation.pattern import DEFAULT_BOUNDS
+    from wpqa.pattern import DEFAULT_BOUNDS
 
     good = "To install a plugin, follow these steps:\n1. Go to Plugins.\n2. Click Add New."
     results = {"base": rule_results("Just click it.", DEFAULT_BOUNDS),

@@ -1,7 +1,7 @@
 """The pattern rules: each rule fails on its own kind of break, and only then."""
 import pytest
 
-from curation.pattern import (DEFAULT_BOUNDS, RULE_IDS, check_answer, conformance_rates,
+from wpqa.pattern import (DEFAULT_BOUNDS, RULE_IDS, check_answer, conformance_rates,
                               format_answer, parse_answer)
 from wpqa.params import PatternParams
 

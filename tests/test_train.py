@@ -4,12 +4,16 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from wpqa import records
+
+from wpqa import models
 import torch
 
 from tests.tiny_models import TINY_BASE, docs_lines, make_tiny_base, qa_rows, section_rows, write_params
 from train import base as base_stage
 from train import qlora
-from train.prompt import encode_answer, encode_prompt, format_prompt
+from wpqa.prompt import encode_answer, encode_prompt, format_prompt
 from wpqa.io import write_jsonl
 from wpqa.params import BaseParams, ParamsError, load_params
 from wpqa.records import QAPair, from_row
@@ -101,7 +105,7 @@ def test_auto_targets_every_projection_of_the_architecture(build, n_layers, tmp_
     model = build()
     targets = qlora.resolve_target_modules("auto", model.config.model_type)
     params = load_params(write_params(tmp_path / "params.yaml"))
-    with qlora.quiet_peft_deprecation():
+    with models.quiet_peft_deprecation():
         peft_model = get_peft_model(model, qlora.build_lora_config(params.train, targets))
     adapted = {name.rsplit(".", 1)[-1] for name, module in peft_model.named_modules()
                if hasattr(module, "lora_A") and name.split(".")[-1] in targets}
@@ -114,14 +118,14 @@ def test_auto_targets_every_projection_of_the_architecture(build, n_layers, tmp_
 # ----------------------------------------------------------------------- data errors
 
 def test_load_pairs_errors_name_the_problem(tmp_path):
-    with pytest.raises(qlora.TrainDataError, match="split not found; run the split stage"):
-        qlora.load_pairs(tmp_path / "missing.jsonl")
+    with pytest.raises(records.TrainDataError, match="split not found; run the split stage"):
+        records.load_pairs(tmp_path / "missing.jsonl")
     (tmp_path / "empty.jsonl").write_text("\n")
-    with pytest.raises(qlora.TrainDataError, match="the split is empty"):
-        qlora.load_pairs(tmp_path / "empty.jsonl")
+    with pytest.raises(records.TrainDataError, match="the split is empty"):
+        records.load_pairs(tmp_path / "empty.jsonl")
     write_jsonl(tmp_path / "bad.jsonl", [{"id": "x", "question": "q"}])
-    with pytest.raises(qlora.TrainDataError, match="QAPair row lacks answer"):
-        qlora.load_pairs(tmp_path / "bad.jsonl")
+    with pytest.raises(records.TrainDataError, match="QAPair row lacks answer"):
+        records.load_pairs(tmp_path / "bad.jsonl")
 
 
 def test_train_main_fails_cleanly_on_a_missing_split(tmp_path, capsys):
@@ -220,10 +224,10 @@ def test_base_main_with_a_local_model_path_only_records_it(tmp_path):
 def test_qlora_4bit_trains_saves_and_reloads(tmp_path):
     import bitsandbytes as bnb
 
-    from eval.evaluate import load_tuned
+    from wpqa.models import load_tuned
 
     ref = make_tiny_base(tmp_path / "base", steps=40)
-    tokenizer = qlora.load_tokenizer(ref)
+    tokenizer = models.load_tokenizer(ref)
     params = load_params(write_params(tmp_path / "p.yaml"))
     model = qlora.prepare_qlora_model(qlora.load_base_4bit(ref), params.train, seed=0)
     pairs = [from_row(QAPair, row) for row in qa_rows(8)]
@@ -259,7 +263,7 @@ def test_qlora_4bit_trains_saves_and_reloads(tmp_path):
 def test_training_refuses_a_model_repacked_by_an_eval_forward(tmp_path):
     """bitsandbytes' CPU inference repacking would silently zero the lower LoRA gradients."""
     ref = make_tiny_base(tmp_path / "base")
-    tokenizer = qlora.load_tokenizer(ref)
+    tokenizer = models.load_tokenizer(ref)
     params = load_params(write_params(tmp_path / "p.yaml"))
     model = qlora.prepare_qlora_model(qlora.load_base_4bit(ref), params.train, seed=0)
     examples, _ = qlora.encode_pairs(tokenizer, [from_row(QAPair, r) for r in qa_rows(2)], 256)

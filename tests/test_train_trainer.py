@@ -10,6 +10,8 @@ import sys
 import time
 
 import pytest
+
+from wpqa import models
 import torch
 
 from tests.tiny_models import REPO, make_tiny_base, qa_rows, write_params
@@ -47,7 +49,7 @@ def reference_loop(model, examples, *, lr, epochs, batch_size, warmup_ratio, see
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     ref = make_tiny_base(root / "base", steps=40)
-    tokenizer = qlora.load_tokenizer(ref)
+    tokenizer = models.load_tokenizer(ref)
     examples, _ = qlora.encode_pairs(tokenizer, [from_row(QAPair, r) for r in qa_rows(20)], 256)
     return ref, tokenizer, examples
 

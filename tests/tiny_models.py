@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from curation.pattern import format_answer
+from wpqa.pattern import format_answer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,7 +99,8 @@ def make_tiny_base(out: Path, steps: int = 1, seed: int = 0):
     A model that LoRA should visibly improve needs ~40 pretraining steps: with tied,
     untrained embeddings the logits cannot move far from uniform.
     """
-    from train.base import build_tiny_base, resolve_base, save_base
+    from train.base import build_tiny_base, save_base
+    from wpqa.models import resolve_base
     from wpqa.params import BaseParams
 
     params = BaseParams(**{**TINY_BASE, "steps": steps, "lr": 1e-2})

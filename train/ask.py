@@ -1,6 +1,6 @@
 """`wpqa ask "How do I …?"`: answer one question from base + adapter, streamed.
 
-The question goes through `train.prompt` (the tokenizer's chat template when it has one),
+The question goes through `wpqa.prompt` (the tokenizer's chat template when it has one),
 the model loads in 4-bit exactly as the eval stage loads it, the answer streams to the
 terminal token by token, and then the pattern rules it passes and fails are listed.
 `--compare` answers with the adapter switched off first (the base model), then with it on,
@@ -17,9 +17,9 @@ from contextlib import nullcontext
 
 import torch
 
-from curation.pattern import RULE_IDS, check_answer
-from train.base import BaseModelError, resolve_base
-from train.prompt import encode_prompt
+from wpqa.pattern import RULE_IDS, check_answer
+from wpqa.models import BaseModelError, resolve_base
+from wpqa.prompt import encode_prompt
 
 
 def stream_answer(model, tokenizer, question: str, max_new_tokens: int, out=sys.stdout) -> str:
@@ -80,8 +80,8 @@ def ask_command(argv: list[str], out=sys.stdout) -> int:
                         help="default: the eval stage's limit (eval.max_new_tokens, else its preset's)")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    from eval.evaluate import load_tuned
-    from train.qlora import load_base_4bit, load_tokenizer
+    from wpqa.models import load_tuned
+    from wpqa.models import load_base_4bit, load_tokenizer
     from wpqa.params import ParamsError, load_params
 
     try:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
 import sys
 from dataclasses import asdict, dataclass
@@ -39,26 +38,11 @@ import torch
 from tqdm import tqdm
 
 from wpqa.io import read_jsonl, write_json
+from wpqa.models import BASE_RECORD, PACKAGED, TINY, BaseModelError
 from wpqa.params import BaseParams, ParamsError, load_params
 
-BASE_RECORD = "base.json"
-TINY = "tiny"
-PACKAGED = "packaged"  # base.json kind of a model converted from a packaged file
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 QUANT_BLOCK = 64  # bitsandbytes 4-bit quantization block size
-
-
-class BaseModelError(RuntimeError):
-    """The base model cannot be built or found; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class BaseRef:
-    """Where train and eval load the base model from."""
-
-    model: str  # a local directory or a hub id
-    revision: str | None  # pinned hub revision; None for a local directory
-    trust_remote_code: bool = False  # run the model repo's own code (base.trust_remote_code)
 
 
 @dataclass(frozen=True)
@@ -83,8 +67,9 @@ SMOLLM2 = PackagedModel(
 
 # ---------------------------------------------------------------------------- corpus
 
-def section_text(row: dict[str, Any]) -> str:
-    """One section as plain lines: heading, paragraphs, list items, notes.
+def pretraining_text(row: dict[str, Any]) -> str:
+    """One section as a pretraining document (not the grounding text of wpqa.records):
+    heading, paragraphs, list items, notes, one per line.
 
     Ordered lists keep their numbers ("1. Go to Plugins."), as the page shows them. A
     base that has never seen a numbered list must learn to count during fine-tuning;
@@ -103,7 +88,7 @@ def section_text(row: dict[str, Any]) -> str:
 
 def build_corpus(rows: Iterable[dict[str, Any]]) -> list[str]:
     """Documents for pretraining, one per non-empty section, in input order."""
-    return [text for text in (section_text(row) for row in rows) if text]
+    return [text for text in (pretraining_text(row) for row in rows) if text]
 
 
 # ------------------------------------------------------------------------- tokenizer
@@ -378,23 +363,6 @@ def build_packaged_base(model: PackagedModel = SMOLLM2):
 
 
 # -------------------------------------------------------------------------- loading
-
-def resolve_base(base_dir: str | Path) -> BaseRef:
-    """Where to load the base model from, as recorded by this stage in `base_dir`."""
-    base_dir = Path(base_dir)
-    record_path = base_dir / BASE_RECORD
-    if not record_path.is_file():
-        raise BaseModelError(f"{record_path}: not found; run the base stage first "
-                             "(python -m train.base ...)")
-    record = json.loads(record_path.read_text(encoding="utf-8"))
-    if record.get("kind") in (TINY, PACKAGED):
-        if not (base_dir / "config.json").is_file():
-            raise BaseModelError(f"{base_dir}: base.json says a {record['kind']} model was "
-                                 "built here, but there is no config.json; re-run the base stage")
-        return BaseRef(model=str(base_dir), revision=None)
-    return BaseRef(model=record["model"], revision=record.get("revision") or None,
-                   trust_remote_code=bool(record.get("trust_remote_code", False)))
-
 
 # ----------------------------------------------------------------------------- main
 

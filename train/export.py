@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from train.base import BaseModelError, BaseRef, resolve_base
-from train.prompt import encode_prompt
+from wpqa.models import BaseModelError, BaseRef, resolve_base
+from wpqa.prompt import encode_prompt
 from wpqa.io import write_json
 
 DEFAULT_QUESTIONS = ("How do I install a plugin?", "I can't log in to my dashboard",
@@ -81,7 +81,7 @@ def merge_and_verify(ref: BaseRef, adapter_dir: str | Path, out_dir: str | Path,
     greedy outputs agree with base + adapter unmerged."""
     from peft import PeftModel
 
-    from train.qlora import load_tokenizer, quiet_peft_deprecation
+    from wpqa.models import load_tokenizer, quiet_peft_deprecation
 
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
@@ -126,7 +126,7 @@ def export_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     questions = list(DEFAULT_QUESTIONS)
     if Path(args.test).is_file():
-        from train.qlora import load_pairs
+        from wpqa.records import load_pairs
         questions = [p.question for p in sorted(load_pairs(args.test), key=lambda p: p.id)]
     questions = questions[:max(args.prompts, 1)]
     try:

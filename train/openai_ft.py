@@ -271,7 +271,7 @@ def openai_ft_command(argv: list[str], out=sys.stdout) -> int:
     parser.add_argument("--data", default="data/openai_ft", help="where export writes the JSONL")
     parser.add_argument("--out", default="reports/openai_ft", help="where submit records the job")
     args = parser.parse_args(argv)
-    from train.qlora import TrainDataError, load_pairs
+    from wpqa.records import TrainDataError, load_pairs
 
     try:
         params = load_params(args.params)

@@ -37,20 +37,18 @@ import random
 import shutil
 import sys
 import time
-import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from tqdm import tqdm
 
-from train.base import BaseModelError, BaseRef, resolve_base
-from train.prompt import encode_answer, encode_prompt
-from wpqa.io import read_jsonl, write_json
+from wpqa.models import (BaseModelError, BaseRef, load_base_4bit, load_tokenizer,
+                         quiet_peft_deprecation, resolve_base, resolve_precision)
+from wpqa.prompt import encode_answer, encode_prompt
+from wpqa.io import write_json
 from wpqa.params import Params, ParamsError, TrainParams, load_params
-from wpqa.records import QAPair, from_row
+from wpqa.records import QAPair, TrainDataError, load_pairs
 
 IGNORE_INDEX = -100  # label value the loss skips (prompt and padding)
 
@@ -65,26 +63,7 @@ TARGET_MODULES = {
 ALL_LINEAR = "all-linear"
 
 
-class TrainDataError(ValueError):
-    """The train split is missing, empty or malformed; the message says which."""
-
-
 # ------------------------------------------------------------------------------ data
-
-def load_pairs(path: str | Path) -> list[QAPair]:
-    """QAPair records from a split file, with clear errors for a missing or empty split."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainDataError(f"{path}: split not found; run the split stage first")
-    try:
-        pairs = [from_row(QAPair, row) for row in read_jsonl(path)]
-    except ValueError as err:
-        raise TrainDataError(str(err)) from None
-    if not pairs:
-        raise TrainDataError(f"{path}: the split is empty; the curation stages accepted no "
-                             "Q&A (see the validate stage's quarantine and the report)")
-    return pairs
-
 
 def build_example(prompt_ids: list[int], answer_ids: list[int], eos_id: int,
                   max_length: int) -> dict[str, list[int]] | None:
@@ -146,130 +125,6 @@ def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, torc
 
 # ----------------------------------------------------------------------------- model
 
-def build_bnb_config(compute_dtype: torch.dtype, quant_storage: torch.dtype | None = None):
-    """4-bit NF4 with double quantization: the QLoRA recipe.
-
-    Under FSDP the packed 4-bit weights are stored in the compute dtype, so FSDP can
-    shard them together with the bf16 LoRA weights.
-    """
-    from transformers import BitsAndBytesConfig
-
-    extra = {"bnb_4bit_quant_storage": quant_storage} if quant_storage is not None else {}
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                              bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=compute_dtype, **extra)
-
-
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-
-
-def resolve_precision(setting: str = "auto") -> str:
-    """`train.precision` made concrete: auto is bf16 on CUDA (fp16 on GPUs without bf16),
-    fp32 on CPU.
-
-    On CPU bitsandbytes dequantizes the 4-bit weights and runs the matmul in the compute
-    dtype. bf16 is fast only on CPUs with AVX512-BF16 or AMX (about 15% per training step
-    on the 2-core dev machine) and slow everywhere else; fp32 is fast enough on any CPU
-    and keeps a tiny model's high-learning-rate training numerically safe.
-    """
-    if setting != "auto":
-        return setting
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
-
-
-def using_fsdp() -> bool:
-    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")
-
-
-def compute_setup(precision: str = "auto") -> tuple[torch.dtype, dict[str, str | int] | str | None]:
-    """(compute dtype, device_map) for this process.
-
-    One GPU: `auto`. Several processes (accelerate launch, DDP): each loads the whole
-    model on its own GPU. FSDP: no device map, FSDP places the shards. CPU: the CPU.
-    """
-    dtype = DTYPES[resolve_precision(precision)]
-    if not torch.cuda.is_available():
-        return dtype, {"": "cpu"}
-    if using_fsdp():
-        return dtype, None
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return dtype, {"": int(os.environ.get("LOCAL_RANK", "0"))}
-    return dtype, "auto"
-
-
-def load_tokenizer(ref: BaseRef):
-    """The base model's tokenizer, with a pad token (its EOS when it has none)."""
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(ref.model, revision=ref.revision,
-                                                  trust_remote_code=ref.trust_remote_code)
-    except (OSError, ValueError) as err:
-        raise BaseModelError(f"cannot load the tokenizer of {ref.model!r}: {err}") from None
-    if tokenizer.eos_token_id is None:
-        raise BaseModelError(f"{ref.model}: the tokenizer has no EOS token, so answers "
-                             "cannot be taught to stop")
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def load_base_4bit(ref: BaseRef, precision: str = "auto"):
-    """The base model with its linear layers in 4-bit NF4 (bitsandbytes Linear4bit)."""
-    from transformers import AutoModelForCausalLM
-
-    dtype, device_map = compute_setup(precision)
-    storage = dtype if using_fsdp() else None
-    try:
-        with plain_linear_layers():
-            model = AutoModelForCausalLM.from_pretrained(
-                ref.model, revision=ref.revision, trust_remote_code=ref.trust_remote_code,
-                quantization_config=build_bnb_config(dtype, storage), dtype=dtype,
-                device_map=device_map)
-    except (OSError, ValueError) as err:
-        raise BaseModelError(f"cannot load base model {ref.model!r}: {err}") from None
-    left = unquantized_linear_layers(model)
-    if left:
-        raise BaseModelError(
-            f"{ref.model}: {len(left)} linear layers were not converted to 4-bit "
-            f"(e.g. {left[0]}); this architecture's layers are not plain torch Linear, so "
-            "QLoRA would train on the full-precision weights")
-    return model
-
-
-@contextmanager
-def plain_linear_layers():
-    """Build Falcon with plain `nn.Linear` layers, so transformers quantizes them.
-
-    transformers v5 swaps in bitsandbytes layers only where `type(module) is nn.Linear`;
-    Falcon's `FalconLinear` subclass (the same matmul, `x @ W.T + b`) would stay in full
-    precision without a word. While the model is built, the name points at nn.Linear.
-    """
-    try:
-        from transformers.models.falcon import modeling_falcon
-    except ImportError:
-        yield
-        return
-    original = modeling_falcon.FalconLinear
-    modeling_falcon.FalconLinear = torch.nn.Linear
-    try:
-        yield
-    finally:
-        modeling_falcon.FalconLinear = original
-
-
-def unquantized_linear_layers(model) -> list[str]:
-    """Names of linear layers inside the decoder that are not 4-bit (the head may be)."""
-    import bitsandbytes as bnb
-
-    skip = ("lm_head", "embed_out", "output")
-    return [name for name, module in model.named_modules()
-            if isinstance(module, torch.nn.Linear) and not isinstance(module, bnb.nn.Linear4bit)
-            and name.rsplit(".", 1)[-1] not in skip]
-
-
 def resolve_target_modules(setting: str, model_type: str) -> list[str] | str:
     """LoRA target modules from `train.target_modules`.
 
@@ -311,15 +166,6 @@ def build_lora_config(params: TrainParams, target_modules: list[str] | str,
                       lora_dropout=params.lora_dropout, target_modules=target_modules,
                       layers_to_transform=top_layers(params.lora_layers, num_layers),
                       bias="none", task_type="CAUSAL_LM")
-
-
-@contextmanager
-def quiet_peft_deprecation():
-    """peft 0.21 calls a transformers method deprecated in v5; the notice is not ours."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing",
-                                category=FutureWarning)
-        yield
 
 
 def use_gradient_checkpointing(params: TrainParams) -> bool:

@@ -41,14 +41,14 @@ def pattern_bounds(params_path: str | None) -> PatternParams:
     """Bounds from params.yaml; the project defaults when none is given or found."""
     if params_path is None:
         if not Path(DEFAULT_PARAMS).exists():
-            from curation.pattern import DEFAULT_BOUNDS
+            from wpqa.pattern import DEFAULT_BOUNDS
             return DEFAULT_BOUNDS
         params_path = DEFAULT_PARAMS
     return load_params(params_path).pattern
 
 
 def check_file(path: str, bounds: PatternParams, out=sys.stdout) -> int:
-    from curation.pattern import check_answer, conformance_rates
+    from wpqa.pattern import check_answer, conformance_rates
 
     failures_per_row = []
     try:

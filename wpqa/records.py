@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -136,3 +137,24 @@ def grounding_source(section: Section) -> str:
     """What an answer may draw on: the page title, the heading path and the section text.
     The one grounding source of the generate gate and of the eval stage."""
     return "\n".join([section.page_title, *section.heading_path, section_text(section)])
+
+
+class TrainDataError(ValueError):
+    """A Q&A file (a split) is missing, empty or malformed; the message says which."""
+
+
+def load_pairs(path: str | Path) -> list[QAPair]:
+    """QAPair records from a split file, with clear errors for a missing or empty split."""
+    from wpqa.io import read_jsonl
+
+    path = Path(path)
+    if not path.is_file():
+        raise TrainDataError(f"{path}: split not found; run the split stage first")
+    try:
+        pairs = [from_row(QAPair, row) for row in read_jsonl(path)]
+    except ValueError as err:
+        raise TrainDataError(str(err)) from None
+    if not pairs:
+        raise TrainDataError(f"{path}: the split is empty; the curation stages accepted no "
+                             "Q&A (see the validate stage's quarantine and the report)")
+    return pairs

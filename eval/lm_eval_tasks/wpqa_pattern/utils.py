@@ -6,7 +6,7 @@ environment: `pip install -e .` in the project).
 """
 from __future__ import annotations
 
-from curation.pattern import DEFAULT_BOUNDS, check_answer
+from wpqa.pattern import DEFAULT_BOUNDS, check_answer
 from eval.loose import check_answer_loose
 
 
