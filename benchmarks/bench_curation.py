@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from bs4 import BeautifulSoup  # noqa: E402
 
 from curation.extract import README_SKIPPED, extract_sections  # noqa: E402
-from curation.inspect import pages_from_file  # noqa: E402
+from commands.inspect import pages_from_file  # noqa: E402
 from curation.readme import parse_readme, section_html  # noqa: E402
 from curation.generate import generate_candidates  # noqa: E402
 from wpqa.pattern import check_answer  # noqa: E402

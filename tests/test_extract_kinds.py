@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from curation.extract import extract_sections, plugin_slug
-from curation.inspect import inspect_command, pages_from_file
+from commands.inspect import inspect_command, pages_from_file
 from curation.markdown_html import markdown_to_html
 from curation.readme import parse_faq, parse_readme, section_html
 from tests.conftest import ROOT
@@ -272,12 +272,12 @@ def test_inspect_errors(tmp_path, capsys):
 
 @pytest.mark.integration
 def test_wpqa_inspect_command_line():
-    result = subprocess.run([sys.executable, "-m", "wpqa.cli", "inspect", str(FIXTURES / "tiny_rest_item.json")],
+    result = subprocess.run([sys.executable, "-m", "commands.cli", "inspect", str(FIXTURES / "tiny_rest_item.json")],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["heading"] for line in result.stdout.splitlines()] == [
         "Schedule posts – a guide", "Schedule a post"]
-    help_text = subprocess.run([sys.executable, "-m", "wpqa.cli", "inspect", "--help"],
+    help_text = subprocess.run([sys.executable, "-m", "commands.cli", "inspect", "--help"],
                                capture_output=True, text=True, cwd=ROOT, timeout=120).stdout
     assert "--body-selector" in help_text
 

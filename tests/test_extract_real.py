@@ -9,7 +9,7 @@ import json
 import pytest
 
 from curation.extract import extract_sections
-from curation.inspect import pages_from_file
+from commands.inspect import pages_from_file
 from curation.readme import parse_readme
 from tests.conftest import SHARED_FIXTURES
 from wpqa.params import ExtractParams

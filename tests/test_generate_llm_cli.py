@@ -127,7 +127,7 @@ def test_api_key_reaches_no_output_and_the_funnel_adds_up(tmp_path):
              "--reports", str(tmp_path / "reports/validate")],
             cwd=ROOT, env=env(key), capture_output=True, text=True, timeout=300)
         assert validate.returncode == 0, validate.stderr
-        dry = subprocess.run([sys.executable, "-m", "wpqa.cli", "curate", "--dry-run",
+        dry = subprocess.run([sys.executable, "-m", "commands.cli", "curate", "--dry-run",
                               "--params", str(tmp_path / "params.yaml"),
                               "--sections", str(tmp_path / "data/interim/sections.jsonl"),
                               "--cache", str(tmp_path / ".cache/llm/requests.sqlite")],
@@ -154,7 +154,7 @@ def test_dry_run_estimates_before_spending(tmp_path):
     write_sections(tmp_path, SECTIONS + [INJECTION])
     with ScriptedOpenAI(responder=docs_model) as server:
         write_params(tmp_path / "params.yaml", server)
-        args = [sys.executable, "-m", "wpqa.cli", "curate", "--dry-run",
+        args = [sys.executable, "-m", "commands.cli", "curate", "--dry-run",
                 "--params", str(tmp_path / "params.yaml"),
                 "--sections", str(tmp_path / "data/interim/sections.jsonl"),
                 "--cache", str(tmp_path / ".cache/llm/requests.sqlite")]

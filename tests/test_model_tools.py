@@ -10,8 +10,8 @@ from wpqa import models
 
 from tests.tiny_models import make_tiny_base, qa_rows, write_params
 from train import qlora
-from train.ask import ask_command, format_rules, rule_results
-from train.publish import publish_command
+from commands.ask import ask_command, format_rules, rule_results
+from commands.publish_model import publish_command
 from wpqa.io import write_jsonl
 from wpqa.params import load_params
 from wpqa.records import QAPair, from_row
@@ -40,7 +40,7 @@ def trained(tmp_path_factory):
 def test_export_merged_agrees_with_base_plus_adapter(trained, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from wpqa.cli import main
+    from commands.cli import main
 
     out = tmp_path / "merged"
     assert main(["export", "--merged", str(out), "--base", str(trained / "base"),
@@ -56,7 +56,7 @@ def test_export_merged_agrees_with_base_plus_adapter(trained, tmp_path):
 
 
 def test_export_without_an_adapter_fails_clearly(trained, tmp_path, capsys):
-    from wpqa.cli import main
+    from commands.cli import main
 
     assert main(["export", "--merged", str(tmp_path / "m"), "--base", str(trained / "base"),
                  "--adapter", str(tmp_path)]) == 1
@@ -123,7 +123,7 @@ def test_publish_model_without_a_token_stops_before_the_hub(trained, tmp_path, m
 
 
 def test_model_card_records_base_data_params_and_metrics(tmp_path):
-    from train.publish import dataset_version, model_card
+    from commands.publish_model import dataset_version, model_card
 
     lock = tmp_path / "dvc.lock"
     lock.write_text("schema: '2.0'\nstages:\n  split:\n    outs:\n    - path: data/splits\n"
@@ -147,7 +147,7 @@ def test_publish_model_rejects_a_bad_repo_id(capsys):
 
 def test_model_card_names_the_packaged_base_by_its_hub_source(tmp_path):
     from train.base import SMOLLM2
-    from train.publish import model_card
+    from commands.publish_model import model_card
 
     base = {"kind": "packaged", "model": SMOLLM2.name, "revision": None, "source": SMOLLM2.source,
             "package": SMOLLM2.distribution, "package_version": SMOLLM2.version,

@@ -8,7 +8,7 @@ import pytest
 
 from tests.openai_server import ScriptedOpenAI
 from tests.tiny_models import qa_rows, write_params
-from train import openai_ft
+from commands import openai_ft
 from wpqa.io import write_jsonl
 from wpqa.params import load_params
 from wpqa.records import QAPair, from_row

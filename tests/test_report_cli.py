@@ -77,7 +77,7 @@ def test_markdown_report_keeps_hostile_urls_and_answers_inert():
 
 
 def run_check(path, *extra):
-    return subprocess.run([sys.executable, "-m", "wpqa.cli", "check", str(path), *extra],
+    return subprocess.run([sys.executable, "-m", "commands.cli", "check", str(path), *extra],
                           capture_output=True, text=True)
 
 
@@ -125,7 +125,7 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
 @pytest.mark.parametrize("command", ["check", "curate", "inspect", "crawl", "export", "ask",
                                      "publish-model", "openai-ft", "review", "diff", "publish"])
 def test_every_command_documents_its_exit_status(command, capsys):
-    from wpqa.cli import main
+    from commands.cli import main
 
     with pytest.raises(SystemExit) as stop:
         main([command, "--help"])

@@ -618,7 +618,7 @@ def test_main_reports_a_bad_param_before_crawling(tmp_path, capsys):
 
 
 def test_wpqa_crawl_reports_a_bad_sources_file_before_crawling(tmp_path, capsys):
-    from wpqa.cli import main as wpqa_main
+    from commands.cli import main as wpqa_main
     assert wpqa_main(["crawl", "--sources", str(tmp_path / "none.yaml"), "--out",
                       str(tmp_path / "out")]) == 2
     assert "none.yaml: sources file not found" in capsys.readouterr().err

@@ -33,7 +33,7 @@ EDIT_BAD = "Just set option 4 and save."
 
 
 def cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "wpqa.cli", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "commands.cli", *args], cwd=cwd, capture_output=True,
                           text=True)
 
 
@@ -147,7 +147,7 @@ def test_hf_folder_loads_offline_and_publish_dry_run_lists_it(project):
     assert "would upload 3 files" in result.stdout
     assert "data/train.parquet" in result.stdout and "README.md" in result.stdout
     assert cli("publish", "--repo-id", "not a repo", "--folder", str(hf)).returncode == 2
-    env_cli = subprocess.run([sys.executable, "-m", "wpqa.cli", "publish", "--repo-id", "wpqa/x",
+    env_cli = subprocess.run([sys.executable, "-m", "commands.cli", "publish", "--repo-id", "wpqa/x",
                               "--folder", str(hf)], capture_output=True, text=True,
                              env={k: v for k, v in __import__("os").environ.items()
                                   if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")})

@@ -65,7 +65,7 @@ def test_diff_between_two_tagged_versions_through_the_dvc_remote(tmp_path):
     shutil.rmtree(repo / ".dvc/cache")
     shutil.rmtree(repo / "data/splits")
 
-    result = subprocess.run([sys.executable, "-m", "wpqa.cli", "diff", "data-v1", "data-v2",
+    result = subprocess.run([sys.executable, "-m", "commands.cli", "diff", "data-v1", "data-v2",
                              "--repo", str(repo), "--json"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     diff = json.loads(result.stdout)
@@ -75,12 +75,12 @@ def test_diff_between_two_tagged_versions_through_the_dvc_remote(tmp_path):
     assert [(d["id"], d["from"], d["to"]) for d in diff["moved"]] == [("q3", "train", "test")]
     assert (diff["old_train"], diff["new_train"], diff["old_test"], diff["new_test"]) == (3, 3, 1, 2)
 
-    text = subprocess.run([sys.executable, "-m", "wpqa.cli", "diff", "data-v1", "data-v2",
+    text = subprocess.run([sys.executable, "-m", "commands.cli", "diff", "data-v1", "data-v2",
                            "--repo", str(repo)], capture_output=True, text=True).stdout
     assert text.startswith("data-v1 -> data-v2: train 3 -> 3, test 1 -> 2; added 1, removed 0, "
                            "changed 1, moved 1")
     assert "+ train q5" in text and "~ train q2  answer" in text and "> train->test q3" in text
-    bad = subprocess.run([sys.executable, "-m", "wpqa.cli", "diff", "data-v1", "no-such-tag",
+    bad = subprocess.run([sys.executable, "-m", "commands.cli", "diff", "data-v1", "no-such-tag",
                           "--repo", str(repo)], capture_output=True, text=True)
     assert bad.returncode == 2 and "cannot read data/splits" in bad.stderr
 

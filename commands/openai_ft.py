@@ -18,7 +18,7 @@ The fine-tuned model can then be evaluated like any OpenAI-compatible endpoint.
     wpqa openai-ft export [--train data/splits/train.jsonl] [--valid data/splits/test.jsonl]
                           [--out data/openai_ft] [--params params.yaml]
     wpqa openai-ft submit [--data data/openai_ft] [--out reports/openai_ft]
-    python -m train.openai_ft all ...   # both, as the DVC stage runs them
+    python -m commands.openai_ft all ...   # both, as the DVC stage runs them
 """
 from __future__ import annotations
 

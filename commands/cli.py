@@ -7,15 +7,15 @@ input cannot be read, a line is not a row, or the file holds no rows.
 
 `wpqa inspect FILE` prints, as JSON lines, the sections extraction finds in one saved
 HTML page, REST API item, plugin_information reply, readme.txt or handbook Markdown file
-(see `curation.inspect`).
+(see `commands.inspect`).
 
 `wpqa crawl --sources FILE.yaml --out DIR [--max-pages N]` runs the scrape stage's
 spider on any sources file (see `scraping.crawl`).
 
 `wpqa export --merged DIR`, `wpqa ask "..." [--compare]`, `wpqa publish-model --repo-id
-ORG/NAME [--dry-run]` work on the trained adapter (see `train.export`, `train.ask`,
-`train.publish`); `wpqa openai-ft export|submit` is the OpenAI fine-tuning path
-(`train.openai_ft`).
+ORG/NAME [--dry-run]` work on the trained adapter (see `commands.export`, `commands.ask`,
+`commands.publish_model`); `wpqa openai-ft export|submit` is the OpenAI fine-tuning path
+(`commands.openai_ft`).
 
 `wpqa curate [--dry-run]` runs the generate stage with params.yaml's `generate.backend`;
 `--dry-run` prints the LLM requests, tokens and cost a run would need, and sends nothing.
@@ -23,7 +23,7 @@ ORG/NAME [--dry-run]` work on the trained adapter (see `train.export`, `train.as
 `data/review/decisions.jsonl` (see `curation.review`); `wpqa diff REV_A REV_B` lists the
 items that changed between two versions of the splits (see `curation.versions`);
 `wpqa publish --repo-id ORG/NAME [--dry-run]` pushes `data/hf/` to the Hub
-(see `curation.publish`).
+(see `commands.publish`).
 """
 from __future__ import annotations
 
@@ -139,22 +139,22 @@ def curate_command(args: argparse.Namespace, out=sys.stdout) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["inspect"]:  # its own parser, so that `wpqa inspect --help` reaches it
-        from curation.inspect import inspect_command
+        from commands.inspect import inspect_command
         return inspect_command(argv[1:])
     if argv[:1] == ["crawl"]:  # the same: `wpqa crawl --help` is scraping.crawl's
         from scraping.crawl import crawl_command
         return crawl_command(argv[1:])
     if argv[:1] == ["export"]:
-        from train.export import export_command
+        from commands.export import export_command
         return export_command(argv[1:])
     if argv[:1] == ["ask"]:
-        from train.ask import ask_command
+        from commands.ask import ask_command
         return ask_command(argv[1:])
     if argv[:1] == ["publish-model"]:
-        from train.publish import publish_command
+        from commands.publish_model import publish_command
         return publish_command(argv[1:])
     if argv[:1] == ["openai-ft"]:
-        from train.openai_ft import openai_ft_command
+        from commands.openai_ft import openai_ft_command
         return openai_ft_command(argv[1:])
     if argv[:1] == ["review"]:
         from curation.review import review_command
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         from curation.versions import diff_command
         return diff_command(argv[1:])
     if argv[:1] == ["publish"]:
-        from curation.publish import publish_command
+        from commands.publish import publish_command
         return publish_command(argv[1:])
     parser = argparse.ArgumentParser(
         prog="wpqa", description="wpqa: WordPress docs to list-format Q&A",

@@ -1,0 +1,1 @@
+"""The commands for people, on top of the stages: `wpqa` and its subcommands."""
