@@ -35,6 +35,7 @@ from wpqa.replies import JUDGE_SCHEMA, Invalid, Prompt, load_prompt, parse_json,
 from wpqa.records import (QAPair, RejectedRow, Section, content_hash, grounding_source,
                           section_text)
 from wpqa.screen import section_injection, unsupported_tokens
+from wpqa.ui_strings import invented_ui_labels
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 
@@ -111,6 +112,10 @@ def parse_generated(text: str | None, section: Section, params: GenerateParams,
     if foreign:
         raise Invalid("unsupported_token", f"not in the section: {', '.join(foreign)[:120]}",
                       repairable=False)
+    invented = invented_ui_labels(answer, source)
+    if invented:
+        raise Invalid("invented_ui_label", "names what the section does not: "
+                      + ", ".join(repr(label) for label in invented)[:160])
     score = grounding_score(answer, source)
     if score < params.min_grounding:
         raise Invalid("ungrounded", f"grounding {score:.2f} < {params.min_grounding:.2f}",

@@ -50,11 +50,12 @@ from wpqa.io import read_jsonl, write_json, write_jsonl
 from wpqa.params import (Decoding, EvalParams, JudgeParams, ModelSpec, ParamsError,
                          PatternParams, load_params)
 from wpqa.records import Prediction, QAPair, Section, from_row, grounding_source, to_row
+from wpqa.ui_strings import ui_faithfulness
 
 # Headline metrics: each gets a 95% interval per model and a paired test per model pair.
 # All are higher-is-better except step_count_error.
 HEADLINE = ("strict", "loose", "stopped", "rougeL", "step_count_error", "step_recall", "grounding",
-            "judge")
+            "ui_faithfulness", "judge")
 SAMPLE_SEED_STRIDE = 1_000_003  # seed of sample s, batch starting at question i: seed + s*stride + i
 
 
@@ -268,6 +269,9 @@ def score_answers(pairs: list[QAPair], answers: Sequence[Generated | str], model
         }
         if pair.section_id in sources:
             scores["grounding"] = round(grounding_score(answer, sources[pair.section_id]), 4)
+            faithful = ui_faithfulness(answer, sources[pair.section_id])
+            if faithful is not None:  # an answer that names no UI string is left out
+                scores["ui_faithfulness"] = round(faithful, 4)
         predictions.append(Prediction(
             id=pair.id, model=model_name, question=pair.question, kind=pair.kind,
             reference=pair.answer, answer=answer, conforms=not failed, failed_rules=failed,

@@ -28,6 +28,7 @@ METRIC_LABELS = {
     "step_count_error": "step-count error (lower is better)",
     "step_recall": "step recall",
     "grounding": "grounding",
+    "ui_faithfulness": "UI strings found in the source",
     "judge": "LLM judge (1-5)",
 }
 FENCE = "`" * 3

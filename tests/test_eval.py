@@ -54,6 +54,13 @@ def test_score_answers_uses_the_pattern_rules_and_scores_against_the_reference(b
     assert tuned[0].scores["step_count_error"] == 1.0  # 2 steps vs the reference's 3
     assert base[0].scores["step_recall"] == 0.0
     assert (tuned[0].section_id, tuned[0].source_url) == (pair.section_id, pair.source_url)
+    # "Add New" is on the page: every UI string the tuned answer names is found; the prose
+    # answer names none, so it has no UI score at all rather than a perfect one.
+    assert tuned[0].scores["ui_faithfulness"] == 1.0 and "ui_faithfulness" not in base[0].scores
+    invented = format_answer("steps", ["Go to Settings > Permalinks.", "Click Add New."],
+                             task="install a plugin")
+    [wrong] = evaluate.score_answers([pair], [invented], "tuned", bounds, sources=sources)
+    assert wrong.scores["ui_faithfulness"] == 0.5
 
 
 def test_grounding_source_holds_heading_paragraphs_lists_and_notes():

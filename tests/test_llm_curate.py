@@ -157,6 +157,12 @@ def test_invalid_json_is_reasked_with_the_problem_then_used(server, tmp_path):
                  "intro": "To save a draft, follow these steps:",
                  "steps": ["Open the post in the editor ZEBRA.", "Click Save draft."]}),
      "unsupported_token"),
+    # a menu path the section never names: the tuned-model failure, caught at the gate
+    (json.dumps({"usable": True, "question": "How do I save a draft?", "kind": "steps",
+                 "intro": "To save a draft, follow these steps:",
+                 "steps": ["Open the post in the editor.", "Go to Settings > Writing.",
+                           "Click Save draft in the top toolbar."]}),
+     "invented_ui_label"),
 ])
 def test_bad_replies_are_rejected_with_their_reason(server, tmp_path, reply, reason):
     server.responder = only_generate([reply] * 5)
