@@ -50,6 +50,7 @@ bench: install
 	python benchmarks/bench_train.py
 	python benchmarks/bench_eval.py
 	python benchmarks/bench_llm.py
+	python benchmarks/bench_injection.py
 
 clean:
 	# reports/ is tracked in git (metrics for `dvc exp show`): it stays.
