@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -35,7 +34,7 @@ from curation.markdown_html import markdown_to_html
 from curation.readme import parse_readme, section_html
 from wpqa.io import read_jsonl, write_json, write_jsonl
 from wpqa.params import ExtractParams, load_params_or_exit
-from wpqa.records import Page, RejectedRow, Section, content_hash, from_row, to_row
+from wpqa.records import Page, RejectedRow, Section, content_hash, from_row, reason_counts, to_row
 
 BODY_SELECTORS = ("main article .wp-block-post-content", "article .entry-content",
                   ".wp-block-post-content", ".entry-content", "main article", "article")
@@ -697,7 +696,6 @@ def extract_all(pages: Iterable[Page], params: ExtractParams,
         rejected.extend(dropped)
     sections.sort(key=lambda s: (s.url, s.section_id))
     rejected.sort(key=lambda r: (r.ref, r.reason))
-    reasons = Counter(r.reason for r in rejected)
     page_rejects = sum(1 for r in rejected if r.reason not in ("too_short",))
     metrics = {
         "pages_in": len(pages),
@@ -706,7 +704,7 @@ def extract_all(pages: Iterable[Page], params: ExtractParams,
         "sections_out": len(sections),
         "sections_ordered_list": sum(1 for s in sections if s.ordered_lists),
         "sections_with_code": sum(1 for s in sections if s.has_code),
-        **{f"rejected_{reason}": count for reason, count in sorted(reasons.items())},
+        **reason_counts(rejected, "rejected_"),
     }
     return sections, rejected, metrics
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from typing import Iterable
 
 from tqdm import tqdm
@@ -24,7 +23,7 @@ from tqdm import tqdm
 from curation.rules import distinct_across_pages, generate_from_section, split_for_llm
 from wpqa.io import read_jsonl, write_json, write_jsonl
 from wpqa.params import GenerateParams, ParamsError, PatternParams, load_params
-from wpqa.records import QAPair, RejectedRow, Section, from_row, to_row
+from wpqa.records import QAPair, RejectedRow, Section, from_row, reason_counts, to_row
 
 def generate_candidates(sections: Iterable[Section], params: GenerateParams, progress: bool = False,
                         bounds: PatternParams | None = None
@@ -43,7 +42,6 @@ def generate_candidates(sections: Iterable[Section], params: GenerateParams, pro
         rejected.extend(dropped)
     candidates = sorted(distinct_across_pages(candidates), key=lambda q: q.id)
     rejected.sort(key=lambda r: (r.ref, r.reason, r.detail))
-    reasons = Counter(r.reason for r in rejected)
     with_candidates = {q.section_id for q in candidates}
     metrics = {
         "sections_in": len(sections),
@@ -54,7 +52,7 @@ def generate_candidates(sections: Iterable[Section], params: GenerateParams, pro
         "candidates_out": len(candidates),
         "candidates_steps": sum(1 for q in candidates if q.kind == "steps"),
         "candidates_solutions": sum(1 for q in candidates if q.kind == "solutions"),
-        **{f"rejected_{reason}": count for reason, count in sorted(reasons.items())},
+        **reason_counts(rejected, "rejected_"),
     }
     return candidates, rejected, metrics
 
@@ -101,8 +99,7 @@ def generate_with_backend(sections: Iterable[Section], params: GenerateParams,
         "llm_completion_tokens": sum(r.usage.completion_tokens for r in ok),
         "llm_cost_usd": round(sum(r.cost_usd for r in ok), 6),
     }
-    reasons = Counter(r.reason for r in rejected)
-    metrics.update({f"rejected_{reason}": count for reason, count in sorted(reasons.items())})
+    metrics.update(reason_counts(rejected, "rejected_"))
     return candidates, rejected, metrics
 
 

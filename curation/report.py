@@ -24,6 +24,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from wpqa.pattern import RULE_IDS, parse_answer, words
+from wpqa.records import reason_counts
 from wpqa.io import read_jsonl, write_json, write_text
 from wpqa.params import load_params_or_exit
 
@@ -131,11 +132,11 @@ def funnel_counts(data: Path) -> dict[str, Any]:
     counts["adds_up_splits"] = sorted(final_ids) == sorted(r["id"] for r in accepted)
     counts["adds_up"] = all(counts[k] for k in ("adds_up_pages", "adds_up_sections",
                                                 "adds_up_candidates", "adds_up_splits"))
-    counts["reasons_extract"] = dict(sorted(Counter(r["reason"] for r in extract_rejected).items()))
-    counts["reasons_generate"] = dict(sorted(Counter(r["reason"] for r in generate_rejected).items()))
-    counts["reasons_quarantine"] = dict(sorted(Counter(
-        rule for q in quarantine for rule in q.get("failed_rules", [])).items()))
-    counts["reasons_split"] = dict(sorted(Counter(r["reason"] for r in split_dropped).items()))
+    counts["reasons_extract"] = reason_counts(extract_rejected)
+    counts["reasons_generate"] = reason_counts(generate_rejected)
+    counts["reasons_quarantine"] = reason_counts({"failed_rules": q.get("failed_rules", [])}
+                                                 for q in quarantine)
+    counts["reasons_split"] = reason_counts(split_dropped)
     return counts
 
 

@@ -31,7 +31,7 @@ from curation.review import Decision, ReviewError, ReviewResult, apply_decisions
 from wpqa.hub import card_metadata_problems, size_category
 from wpqa.io import atomic_path, read_jsonl, write_json, write_jsonl, write_text
 from wpqa.params import PatternParams, SplitParams, load_params_or_exit
-from wpqa.records import QAPair, RejectedRow, from_row, to_row
+from wpqa.records import QAPair, RejectedRow, from_row, reason_counts, to_row
 
 FEATURES = [("id", "string"), ("question", "string"), ("answer", "string"), ("kind", "string"),
             ("source_url", "string"), ("source", "string"), ("section_id", "string"),
@@ -189,7 +189,7 @@ def make_splits(items: list[QAPair], decisions: dict[str, Decision], params: Spl
                             f"duplicate of {d.duplicate_of} (similarity {d.similarity:.2f})")
                 for d in deduped.dropped]
     dropped.sort(key=lambda r: r.ref)
-    reasons = Counter(r.reason for r in dropped)
+    reasons = reason_counts(dropped)
     group_sizes = Counter(groups.values())
     metrics = {
         "items": len(items), "train": len(train), "test": len(test), "dropped": len(dropped),

@@ -12,7 +12,6 @@ import argparse
 import os
 import re
 import sys
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from wpqa.pattern import KINDS, check_answer, parse_answer, words
 from wpqa.io import read_jsonl, write_json, write_jsonl
 from wpqa.params import PatternParams, ValidateParams, load_params_or_exit
-from wpqa.records import QAPair, from_row, to_row
+from wpqa.records import QAPair, from_row, reason_counts, to_row
 
 SCHEMA = ("id", "question", "answer", "kind", "source_url", "source", "section_id",
           "content_hash", "generator")
@@ -185,8 +184,6 @@ def validate_candidates(candidates: list[QAPair], bounds: PatternParams, params:
     quarantined = [c for c in checked if c.failed_rules]
     results = {"candidates": on_candidates, "accepted": run_suite(to_frame(accepted), bounds)}
     malformed = list(malformed)
-    rule_counts = Counter(rule for c in quarantined for rule in c.failed_rules)
-    rule_counts.update(rule for row in malformed for rule in row["failed_rules"])
     metrics = {
         "candidates_in": len(candidates) + len(malformed),
         "accepted": len(accepted),
@@ -194,7 +191,8 @@ def validate_candidates(candidates: list[QAPair], bounds: PatternParams, params:
         "gx_candidates_success": results["candidates"]["success"],
         "gx_accepted_success": results["accepted"]["success"],
         "gx_expectations": len(results["accepted"]["expectations"]),
-        **{f"quarantined_{rule}": count for rule, count in sorted(rule_counts.items())},
+        **reason_counts([{"failed_rules": c.failed_rules} for c in quarantined] + malformed,
+                        "quarantined_"),
     }
     quarantine = [{**to_row(c.qa), "failed_rules": c.failed_rules, "reasons": c.reasons}
                   for c in quarantined] + malformed

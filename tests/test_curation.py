@@ -229,3 +229,14 @@ def test_real_block_markup_extracts():
         sections, rejected = extract_sections(page(path.read_text(), url=path.name), EXTRACT)
         assert sections, f"{path.name}: {rejected}"
         assert any(s.ordered_lists or s.unordered_lists for s in sections), path.name
+
+
+def test_rejected_rows_are_counted_in_one_place():
+    from wpqa.records import RejectedRow, reason_counts
+
+    rows = [RejectedRow("generate", "s1", "no_list", ""), {"reason": "toc"},
+            RejectedRow("generate", "s2", "no_list", ""),
+            {"failed_rules": ["no_code", "kind"], "reason": "ignored for quarantine rows"}]
+    assert reason_counts(rows, "rejected_") == {"rejected_kind": 1, "rejected_no_code": 1,
+                                               "rejected_no_list": 2, "rejected_toc": 1}
+    assert list(reason_counts(rows)) == sorted(reason_counts(rows))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Iterable, TypeVar
 
 T = TypeVar("T")
 
@@ -158,3 +158,20 @@ def load_pairs(path: str | Path) -> list[QAPair]:
         raise TrainDataError(f"{path}: the split is empty; the curation stages accepted no "
                              "Q&A (see the validate stage's quarantine and the report)")
     return pairs
+
+
+def reason_counts(rows: Iterable[Any], prefix: str = "") -> dict[str, int]:
+    """How many rows each reason has, sorted by reason: the one count of rejected rows.
+
+    A row is a `RejectedRow` (its `reason`), a dict with a `reason`, or a quarantine dict
+    with `failed_rules` (each rule counts). `prefix` names the metric keys
+    (`rejected_no_list`)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if isinstance(row, dict):
+            reasons = row["failed_rules"] if "failed_rules" in row else [row["reason"]]
+        else:
+            reasons = [row.reason]
+        for reason in reasons:
+            counts[reason] = counts.get(reason, 0) + 1
+    return {f"{prefix}{reason}": counts[reason] for reason in sorted(counts)}
