@@ -62,9 +62,10 @@ class PatternParams:
 
     def __post_init__(self):
         _at_least("pattern.min_items", self.min_items, 1)
-        _at_least("pattern.max_items", self.max_items, self.min_items)
+        _at_least("pattern.max_items", self.max_items, self.min_items, "pattern.min_items")
         _at_least("pattern.min_item_words", self.min_item_words, 1)
-        _at_least("pattern.max_item_words", self.max_item_words, self.min_item_words)
+        _at_least("pattern.max_item_words", self.max_item_words, self.min_item_words,
+                  "pattern.min_item_words")
         _at_least("pattern.max_intro_words", self.max_intro_words, 3)
 
 
@@ -537,7 +538,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     for key in raw:
         if key not in known:
-            shown = key if isinstance(key, str) and key.isprintable() and key.strip() == key else repr(key)
+            shown = key if isinstance(key, str) and re.fullmatch(r"[\w.-]+", key) else repr(key)
             raise ParamsError(f"{prefix}{shown}: unknown key; allowed in {where}: "
                               f"{', '.join(sorted(known))}")
     hints = typing.get_type_hints(cls)
@@ -590,9 +591,11 @@ def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ParamsError(f"{key}: got {value!r}; allowed: {', '.join(allowed)}")
 
 
-def _at_least(key: str, value: float, low: float) -> None:
+def _at_least(key: str, value: float, low: float, low_key: str = "") -> None:
+    """`low_key` names the param the bound comes from, so the user sees both."""
     if value < low:
-        raise ParamsError(f"{key}: got {value}; allowed: a number >= {low}")
+        bound = f"{low_key} ({low})" if low_key else f"{low}"
+        raise ParamsError(f"{key}: got {value}; allowed: a number >= {bound}")
 
 
 def _positive(key: str, value: float) -> None:
