@@ -39,7 +39,7 @@ def test_local_hub_model_trains_through_the_stage_code(arch, tmp_path):
     record = json.loads((tmp_path / "base" / "base.json").read_text())
     assert record == {"kind": "local", "model": str(local.resolve()), "revision": None,
                       "trust_remote_code": False}
-    ref = base_stage.resolve_base(tmp_path / "base")
+    ref = models.resolve_base(tmp_path / "base")
     params = load_params(params_path)
 
     # pad and EOS: a pad token always exists; EOS is the answer's last label
@@ -103,7 +103,7 @@ def test_a_target_the_model_lacks_is_a_params_error(tmp_path):
     from wpqa.params import ParamsError
 
     local = make_arch_model("llama", tmp_path / "llama")
-    ref = base_stage.BaseRef(model=str(local), revision=None)
+    ref = models.BaseRef(model=str(local), revision=None)
     params = load_params(write_params(tmp_path / "p.yaml",
                                       train={"target_modules": "query_key_value"}))
     with pytest.raises(ParamsError, match="query_key_value not found in this llama model"):

@@ -148,7 +148,7 @@ def test_train_metrics_are_flat_and_carry_lr():
 # ------------------------------------------------------------------------ base stage
 
 def test_section_text_reads_like_the_page_not_like_qa():
-    text = base_stage.section_text({
+    text = base_stage.pretraining_text({
         "heading": "Install a plugin", "paragraphs": ["Plugins  add\nfeatures."],
         "ordered_lists": [["Go to Plugins.", "Click Add New."]],
         "unordered_lists": [["A fact."]], "notes": ["Back up first."]})
@@ -159,10 +159,10 @@ def test_section_text_reads_like_the_page_not_like_qa():
 
 def test_resolve_base_errors(tmp_path):
     with pytest.raises(base_stage.BaseModelError, match="run the base stage first"):
-        base_stage.resolve_base(tmp_path)
+        models.resolve_base(tmp_path)
     (tmp_path / "base.json").write_text(json.dumps({"kind": "tiny"}))
     with pytest.raises(base_stage.BaseModelError, match="no config.json"):
-        base_stage.resolve_base(tmp_path)
+        models.resolve_base(tmp_path)
 
 
 def test_hub_or_local_base_is_recorded_not_downloaded(tmp_path):
@@ -203,7 +203,7 @@ def test_base_main_builds_a_loadable_tiny_model(tmp_path):
         "</s>", "<pad>", "<s>")
     ids = tokenizer("Back up your site.", return_tensors="pt")["input_ids"]
     assert model(input_ids=ids).logits.shape[-1] == len(tokenizer)
-    assert base_stage.resolve_base(out).model == str(out)
+    assert models.resolve_base(out).model == str(out)
 
 
 @pytest.mark.integration
@@ -215,7 +215,7 @@ def test_base_main_with_a_local_model_path_only_records_it(tmp_path):
     assert base_stage.main(["--params", str(params), "--sections", str(tmp_path / "none"),
                             "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["base.json"]
-    assert base_stage.resolve_base(out).model == str(local.resolve())
+    assert models.resolve_base(out).model == str(local.resolve())
 
 
 # ---------------------------------------------------------------------- real QLoRA

@@ -26,6 +26,7 @@ from tests.test_generate_llm_cli import stage, write_params, write_sections
 from tests.test_llm_curate import SECTIONS
 from tests.tiny_models import qa_rows, write_params as write_model_params
 from train import base as base_stage
+from wpqa import models
 from wpqa.io import read_jsonl, write_jsonl
 
 # A real 135M model on CPU: a request takes seconds on an idle 2-core machine, minutes
@@ -97,7 +98,7 @@ def test_base_stage_converts_the_packaged_gguf(smollm2):
     assert record["gguf_sha256"] == base_stage.SMOLLM2.sha256
     assert record["architecture"] == "llama" and record["parameter_count"] > 100_000_000
     assert (smollm2.dir / "model.safetensors").is_file()
-    assert base_stage.resolve_base(smollm2.dir).model == str(smollm2.dir)
+    assert models.resolve_base(smollm2.dir).model == str(smollm2.dir)
     # The saved folder loads as a plain model and computes what the converted one did.
     loaded = AutoModelForCausalLM.from_pretrained(smollm2.dir, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(smollm2.dir)
