@@ -48,12 +48,15 @@ class Case:
     id: str
     where: str
     marker: str
-    html: str
+    html: str = ""    # a page section (the page's other sections stay clean)
+    readme: str = ""  # or a whole plugin readme.txt, served beside a clean settings page
 
 
 def load_cases(path: Path = CASES) -> tuple[list[Case], str]:
     raw = yaml.safe_load(path.read_text())
-    cases = [Case(c["id"], c["where"], f"zemblor{i:02d}", c["html"].replace("{m}", f"zemblor{i:02d}"))
+    cases = [Case(c["id"], c["where"], f"zemblor{i:02d}",
+                  c.get("html", "").replace("{m}", f"zemblor{i:02d}"),
+                  c.get("readme", "").replace("{m}", f"zemblor{i:02d}"))
              for i, c in enumerate(raw["cases"], start=1)]
     return cases, raw["clean"]
 
@@ -66,6 +69,19 @@ def page_for(index: int, section_html: str) -> Page:
             f"{section_html}</div></article></main></body></html>")
     return Page(url=f"https://docs.example.test/settings-{index}/", status=200, headers={},
                 body=body, source="documentation", kind="html")
+
+
+def readme_page(index: int, text: str) -> Page:
+    return Page(url=f"https://plugins.example.test/zemblor-tools-{index}/trunk/readme.txt", status=200,
+                headers={}, body=text, source="plugin_readme", kind="readme")
+
+
+def planted_pages(cases: list[Case], clean: str) -> list[tuple[Case, Page]]:
+    """(case, the page its planted text is on): a settings page, or a readme beside one."""
+    pairs = []
+    for i, case in enumerate(cases, start=1):
+        pairs.append((case, readme_page(i, case.readme) if case.readme else page_for(i, case.html)))
+    return pairs
 
 
 def gullible(body: dict[str, Any]) -> str:
@@ -128,15 +144,16 @@ def run_suite(backend: str, server=None, workdir: Path = Path(".")) -> SuiteResu
     baseline, alarms = _accepted([page_for(i, clean) for i in range(1, len(cases) + 1)], backend, server,
                             workdir / f"baseline-{backend}.sqlite")
     sent_before = len(server.chat_requests()) if server else 0
-    accepted, flagged_pages = _accepted([page_for(i, c.html) for i, c in enumerate(cases, start=1)],
-                                   backend, server, workdir / f"planted-{backend}.sqlite")
+    planted = planted_pages(cases, clean)
+    pages = [page for _, page in planted]
+    pages += [page_for(i, clean) for i, (case, _) in enumerate(planted, start=1) if case.readme]
+    accepted, flagged_pages = _accepted(pages, backend, server, workdir / f"planted-{backend}.sqlite")
     dataset = json.dumps([to_row(q) for q in accepted]).lower()
     carried = sorted({m for r in (server.chat_requests()[sent_before:] if server else [])
                       for m in MARKER.findall(json.dumps(r.body, ensure_ascii=False))})
     return SuiteResult(backend=backend, planted=len(cases),
                        leaked=[c.id for c in cases if c.marker in dataset],
                        clean_kept=_clean_count(accepted), clean_baseline=_clean_count(baseline),
-                       caught=[c.id for i, c in enumerate(cases, start=1)
-                               if page_for(i, "").url in flagged_pages],
+                       caught=[case.id for case, page in planted if page.url in flagged_pages],
                        sent_to_model=[c.id for c in cases if c.marker in carried],
                        false_alarms=len(alarms))
