@@ -13,8 +13,9 @@ reply is re-asked `generate.invalid_retries` times with what was wrong, then rej
 Per section the outcome is one candidate (plus its paraphrases) or one rejected row:
 `llm_error`, `budget_exhausted`, `invalid_json`, `schema_violation`, `off_pattern`,
 `not_useful`, `unsupported_token` (a URL, domain or shouted marker word the section does
-not hold), `ungrounded`, `judge_low`, `suspected_injection`. A dropped paraphrase is a
-rejected row whose `ref` is the original item's id, with a `paraphrase_` reason.
+not hold), `invented_ui_label` (a menu path, label or file name it does not hold),
+`ungrounded`, `judge_low`, `suspected_injection`. A dropped paraphrase is a rejected row
+whose `ref` is the original item's id, with a `paraphrase_` reason.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-
 
 from wpqa.grounding import grounding_score
 from wpqa.pattern import check_answer
@@ -58,7 +58,7 @@ PARAPHRASE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-# Text that addresses the model rather than the reader of the docs.
+# Runs that could close the markers around a section's text in the prompt.
 _MARKERS = re.compile(r"<{3,}|>{3,}")
 _LEADING_NUMBER = re.compile(r"^\s*(\d+[.)]|[-*•])\s+")
 
@@ -66,11 +66,6 @@ _LEADING_NUMBER = re.compile(r"^\s*(\d+[.)]|[-*•])\s+")
 def as_data(text: str) -> str:
     """Untrusted text made safe to put between markers: it cannot close them."""
     return _MARKERS.sub(" ", text)
-
-
-def suspected_injection(section: Section) -> str:
-    """The phrase that makes a section look like instructions to a model, or ""."""
-    return section_injection(section)
 
 
 def llm_config(params: LLMParams) -> LLMConfig:
@@ -182,7 +177,7 @@ async def curate_section(client: LLMClient, section: Section, params: GeneratePa
         out.rejected.append(RejectedRow("generate", section.section_id, reason, detail))
         return out
 
-    phrase = suspected_injection(section)
+    phrase = section_injection(section)
     if phrase:
         return reject("suspected_injection", f"section addresses the model: {phrase[:60]!r}")
     try:
@@ -338,8 +333,8 @@ def estimate_run(sections: list[Section], params: GenerateParams, bounds: Patter
     to_llm, rules_items = sections, []
     if params.backend == "hybrid":
         rules_items, to_llm = split_for_llm(sections, bounds.max_item_words)
-    skipped = [s for s in to_llm if suspected_injection(s)]
-    sent = [s for s in to_llm if not suspected_injection(s)]
+    skipped = [s for s in to_llm if section_injection(s)]
+    sent = [s for s in to_llm if not section_injection(s)]
     counts = {"sections_in": len(sections), "sections_llm": len(to_llm),
               "sections_rules": len(sections) - len(to_llm), "suspected_injection": len(skipped),
               "generate_requests": 0, "generate_cached": 0, "judge_requests": 0,

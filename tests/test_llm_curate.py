@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 
 from curation.generate import generate_with_backend
-from curation.llm_curate import PROMPTS, as_data, section_text, suspected_injection
+from curation.llm_curate import PROMPTS, as_data, section_text
+from wpqa.screen import section_injection as suspected_injection
 from wpqa.replies import load_prompt
 from tests.llm_responders import docs_model, task_of
 from tests.openai_server import ScriptedOpenAI, ServerReply
