@@ -22,7 +22,8 @@ from wpqa.models import BaseModelError, resolve_base
 from wpqa.prompt import encode_prompt
 
 
-def stream_answer(model, tokenizer, question: str, max_new_tokens: int, out=sys.stdout) -> str:
+def stream_answer(model, tokenizer, question: str, max_new_tokens: int, out=sys.stdout,
+                  repetition_penalty: float = 1.0) -> str:
     """Greedy answer to one question, written to `out` as it is generated."""
     from transformers import TextStreamer
 
@@ -36,6 +37,7 @@ def stream_answer(model, tokenizer, question: str, max_new_tokens: int, out=sys.
     with torch.inference_mode():
         output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
                                 max_new_tokens=max_new_tokens, do_sample=False,
+                                repetition_penalty=repetition_penalty,
                                 eos_token_id=tokenizer.eos_token_id,
                                 pad_token_id=tokenizer.pad_token_id,
                                 streamer=Streamer(tokenizer, skip_prompt=True,
@@ -98,7 +100,8 @@ def ask_command(argv: list[str], out=sys.stdout) -> int:
         if args.compare:
             out.write(f"--- {name} ---\n")
         with model.disable_adapter() if name == "base" else nullcontext():
-            answer = stream_answer(model, tokenizer, args.question, max_new, out)
+            answer = stream_answer(model, tokenizer, args.question, max_new, out,
+                                   params.eval.repetition_penalty)
         results[name] = rule_results(answer, params.pattern)
     out.write("\n" + format_rules(results) + "\n")
     return 0

@@ -12,6 +12,9 @@ HTML page, REST API item, plugin_information reply, readme.txt or handbook Markd
 `wpqa crawl --sources FILE.yaml --out DIR [--max-pages N]` runs the scrape stage's
 spider on any sources file (see `scraping.crawl`).
 
+`wpqa export-data` writes the splits for other trainers (ShareGPT, Alpaca, messages,
+prompt/completion, an axolotl config, a `trl sft` command; see `commands.trainer_exports`).
+
 `wpqa export --merged DIR`, `wpqa ask "..." [--compare]`, `wpqa publish-model --repo-id
 ORG/NAME [--dry-run]` work on the trained adapter (see `commands.export`, `commands.ask`,
 `commands.publish_model`); `wpqa openai-ft export|submit` is the OpenAI fine-tuning path
@@ -147,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["export"]:
         from commands.export import export_command
         return export_command(argv[1:])
+    if argv[:1] == ["export-data"]:
+        from commands.trainer_exports import export_data_command
+        return export_data_command(argv[1:])
     if argv[:1] == ["ask"]:
         from commands.ask import ask_command
         return ask_command(argv[1:])
@@ -182,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("export", help="merge the adapter into a copy of the base (--merged DIR, "
                         "fp32 for an fp32 base) and check the greedy answers agree; see "
                         "`wpqa export --help`")
+    commands.add_parser("export-data", help="the splits as messages, ShareGPT, Alpaca and "
+                        "prompt/completion JSONL, with an axolotl config and a `trl sft` command "
+                        "for the same QLoRA run; see `wpqa export-data --help`")
     commands.add_parser("ask", help="answer a question with base + adapter, streamed, with the "
                         "pattern rules it passes (--compare: base vs tuned)")
     commands.add_parser("publish-model", help="push the adapter and a model card to the Hub "

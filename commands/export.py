@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from wpqa.models import BaseModelError, BaseRef, resolve_base
+from wpqa.models import NO_HUB_KERNELS, BaseModelError, BaseRef, resolve_base
 from wpqa.prompt import encode_prompt
 from wpqa.io import write_json
 
@@ -37,7 +37,8 @@ def load_base_full(ref: BaseRef, dtype: torch.dtype = torch.bfloat16):
     try:
         return AutoModelForCausalLM.from_pretrained(
             ref.model, revision=ref.revision, trust_remote_code=ref.trust_remote_code,
-            dtype=dtype, device_map={"": "cuda:0" if torch.cuda.is_available() else "cpu"})
+            dtype=dtype, device_map={"": "cuda:0" if torch.cuda.is_available() else "cpu"},
+            **NO_HUB_KERNELS)
     except (OSError, ValueError) as err:
         raise BaseModelError(f"cannot load base model {ref.model!r}: {err}") from None
 

@@ -71,14 +71,13 @@ class Generated:
 def generation_config(tokenizer, decoding: Decoding):
     from transformers import GenerationConfig
 
+    common = {"max_new_tokens": decoding.max_new_tokens,
+              "repetition_penalty": decoding.repetition_penalty,
+              "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
     if decoding.sampling:
-        return GenerationConfig(max_new_tokens=decoding.max_new_tokens, do_sample=True,
-                                temperature=decoding.temperature, top_p=decoding.top_p,
-                                top_k=decoding.top_k, eos_token_id=tokenizer.eos_token_id,
-                                pad_token_id=tokenizer.pad_token_id)
-    return GenerationConfig(max_new_tokens=decoding.max_new_tokens, do_sample=False,
-                            eos_token_id=tokenizer.eos_token_id,
-                            pad_token_id=tokenizer.pad_token_id)
+        return GenerationConfig(do_sample=True, temperature=decoding.temperature,
+                                top_p=decoding.top_p, top_k=decoding.top_k, **common)
+    return GenerationConfig(do_sample=False, **common)
 
 
 def generate_answers(model, tokenizer, questions: list[str], *, decoding: Decoding,

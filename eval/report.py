@@ -107,12 +107,14 @@ def verdicts(comparisons: list[dict]) -> list[str]:
 def decoding_text(decoding: Decoding | None, samples_note: str = "") -> str:
     if decoding is None:
         return "decoding not recorded"
+    penalty = (f", repetition penalty {decoding.repetition_penalty:g} (local models)"
+               if decoding.repetition_penalty != 1.0 else "")
     if decoding.sampling:
-        return (f"decoding preset {decoding.preset}: temperature {decoding.temperature}, "
+        return (f"decoding preset {decoding.preset}{penalty}: temperature {decoding.temperature}, "
                 f"top-p {decoding.top_p}, top-k {decoding.top_k}, at most "
                 f"{decoding.max_new_tokens} new tokens, {decoding.samples} sample(s) per "
                 f"question with recorded seeds{samples_note}")
-    return f"greedy decoding, at most {decoding.max_new_tokens} new tokens"
+    return f"greedy decoding{penalty}, at most {decoding.max_new_tokens} new tokens"
 
 
 def _rule_cell(metrics: dict[str, Any], model: str, rule: str) -> str:

@@ -108,3 +108,25 @@ def test_a_target_the_model_lacks_is_a_params_error(tmp_path):
                                       train={"target_modules": "query_key_value"}))
     with pytest.raises(ParamsError, match="query_key_value not found in this llama model"):
         qlora.prepare_qlora_model(qlora.load_base_4bit(ref), params.train, seed=0)
+
+
+def test_model_loads_ask_for_no_hub_kernels(tmp_path, monkeypatch):
+    """transformers would otherwise fetch layer kernels from the Hub on CUDA (unpinned
+    code, and a failed load on an offline GPU machine): every load passes use_kernels=False."""
+    from transformers import PreTrainedModel
+
+    from commands.export import load_base_full
+
+    monkeypatch.delenv("USE_HUB_KERNELS", raising=False)  # the default: kernels allowed
+    asked = []
+    real = PreTrainedModel.set_use_kernels
+
+    def spy(self, use_kernels, *args, **kwargs):
+        asked.append(use_kernels)
+        return real(self, use_kernels, *args, **kwargs)
+
+    monkeypatch.setattr(PreTrainedModel, "set_use_kernels", spy)
+    ref = models.BaseRef(model=str(make_arch_model("llama", tmp_path / "llama")), revision=None)
+    models.load_base_4bit(ref)
+    load_base_full(ref)
+    assert asked == [False, False]

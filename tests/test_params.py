@@ -119,6 +119,26 @@ def test_thesis_preset_and_an_endpoint_model():
     assert parse_params(raw).eval.resolved_decoding().max_new_tokens == 64
 
 
+def test_repetition_penalty_reaches_the_decoding_and_generation_config():
+    from eval.evaluate import generation_config
+    from eval.report import decoding_text
+
+    raw = with_change("eval.repetition_penalty", "1.2")  # a string from `-S` reads as a float
+    decoding = parse_params(raw).eval.resolved_decoding()
+    assert decoding.repetition_penalty == 1.2
+
+    class Tok:
+        eos_token_id, pad_token_id = 2, 0
+
+    assert generation_config(Tok(), decoding).repetition_penalty == 1.2
+    assert "repetition penalty 1.2" in decoding_text(decoding)
+    off = parse_params(with_change("eval.repetition_penalty", 1.0)).eval.resolved_decoding()
+    assert "repetition" not in decoding_text(off)
+    for bad in (0.9, 2.5):
+        with pytest.raises(ParamsError, match=r"eval.repetition_penalty: got .*allowed: 1.0"):
+            parse_params(with_change("eval.repetition_penalty", bad))
+
+
 @pytest.mark.parametrize("models, samples, message", [
     ([], 1, "eval.models: empty"),
     (["base", "base"], 1, "eval.models: duplicate names"),

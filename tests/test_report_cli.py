@@ -123,7 +123,8 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["check", "curate", "inspect", "crawl", "export", "ask",
-                                     "publish-model", "openai-ft", "review", "diff", "publish"])
+                                     "publish-model", "openai-ft", "review", "diff", "publish",
+                                     "export-data"])
 def test_every_command_documents_its_exit_status(command, capsys):
     from commands.cli import main
 

@@ -38,7 +38,7 @@ import torch
 from tqdm import tqdm
 
 from wpqa.io import read_jsonl, write_json
-from wpqa.models import BASE_RECORD, PACKAGED, TINY, BaseModelError
+from wpqa.models import BASE_RECORD, NO_HUB_KERNELS, PACKAGED, TINY, BaseModelError
 from wpqa.params import BaseParams, ParamsError, load_params
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
@@ -314,7 +314,7 @@ def convert_gguf(path: str | Path):
     path = Path(path)
     tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     loaded = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
-                                                  dtype=torch.float32)
+                                                  dtype=torch.float32, **NO_HUB_KERNELS)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config

@@ -101,6 +101,13 @@ def compute_setup(precision: str = "auto") -> tuple[torch.dtype, dict[str, str |
     return dtype, "auto"
 
 
+# transformers 5 swaps some layers for kernels it downloads from the Hub (e.g.
+# kernels-community/rotary on CUDA) unless told not to: unpinned code from the network,
+# other numerics than the weights were checked with, and on an offline GPU machine the load
+# fails outright. Every model load here passes this.
+NO_HUB_KERNELS = {"use_kernels": False}
+
+
 def load_tokenizer(ref: BaseRef):
     """The base model's tokenizer, with a pad token (its EOS when it has none)."""
     from transformers import AutoTokenizer
@@ -129,7 +136,7 @@ def load_base_4bit(ref: BaseRef, precision: str = "auto"):
             model = AutoModelForCausalLM.from_pretrained(
                 ref.model, revision=ref.revision, trust_remote_code=ref.trust_remote_code,
                 quantization_config=build_bnb_config(dtype, storage), dtype=dtype,
-                device_map=device_map)
+                device_map=device_map, **NO_HUB_KERNELS)
     except (OSError, ValueError) as err:
         raise BaseModelError(f"cannot load base model {ref.model!r}: {err}") from None
     left = unquantized_linear_layers(model)

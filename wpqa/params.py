@@ -409,6 +409,7 @@ class Decoding:
     top_k: int
     max_new_tokens: int
     samples: int
+    repetition_penalty: float = 1.0  # > 1 makes tokens already in the answer less likely
 
     @property
     def sampling(self) -> bool:
@@ -426,6 +427,7 @@ class EvalParams:
     step_match_f1: float
     bootstrap_resamples: int
     judge: JudgeParams = field(default_factory=JudgeParams)
+    repetition_penalty: float = 1.0     # local models; 1.0 = off (see params.yaml)
 
     def __post_init__(self):
         if not self.models:
@@ -444,12 +446,16 @@ class EvalParams:
         if not 0 < self.step_match_f1 <= 1:
             raise ParamsError(f"eval.step_match_f1: got {self.step_match_f1}; allowed: 0 < f <= 1")
         _at_least("eval.bootstrap_resamples", self.bootstrap_resamples, 100)
+        if not 1.0 <= self.repetition_penalty <= 2.0:
+            raise ParamsError(f"eval.repetition_penalty: got {self.repetition_penalty}; "
+                              "allowed: 1.0 (off) to 2.0")
 
     def resolved_decoding(self) -> Decoding:
         """The preset's settings; a non-zero eval.max_new_tokens overrides its limit."""
         temperature, top_p, top_k, max_new = DECODING_PRESETS[self.decoding]
         return Decoding(self.decoding, temperature, top_p, top_k,
-                        self.max_new_tokens or max_new, self.samples)
+                        self.max_new_tokens or max_new, self.samples,
+                        float(self.repetition_penalty))
 
 
 @dataclass(frozen=True)

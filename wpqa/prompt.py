@@ -33,6 +33,16 @@ def format_prompt(question: str) -> str:
     return PROMPT_TEMPLATE.format(question=clean_question(question))
 
 
+def plain_chat_template() -> str:
+    """The plain template as a Jinja chat template, for trainers that render prompts through
+    one (TRL, axolotl): BOS, the user turn as `PROMPT_TEMPLATE`, the assistant turn + EOS."""
+    user = PROMPT_TEMPLATE.replace("{question}", "{{ message['content'] }}")
+    return ("{{ bos_token or '' }}{% for message in messages %}"
+            "{% if message['role'] == 'user' %}" + user + "{% elif "
+            "message['role'] == 'assistant' %}{{ message['content'] }}{{ eos_token }}{% endif %}"
+            "{% endfor %}")
+
+
 def has_chat_template(tokenizer) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
