@@ -23,7 +23,7 @@ from wpqa.prompt import encode_prompt
 
 
 def stream_answer(model, tokenizer, question: str, max_new_tokens: int, out=sys.stdout,
-                  repetition_penalty: float = 1.0) -> str:
+                  repetition_penalty: float = 1.0, no_repeat_ngram: int = 0) -> str:
     """Greedy answer to one question, written to `out` as it is generated."""
     from transformers import TextStreamer
 
@@ -38,6 +38,7 @@ def stream_answer(model, tokenizer, question: str, max_new_tokens: int, out=sys.
         output = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
                                 max_new_tokens=max_new_tokens, do_sample=False,
                                 repetition_penalty=repetition_penalty,
+                                no_repeat_ngram_size=no_repeat_ngram,
                                 eos_token_id=tokenizer.eos_token_id,
                                 pad_token_id=tokenizer.pad_token_id,
                                 streamer=Streamer(tokenizer, skip_prompt=True,
@@ -101,7 +102,7 @@ def ask_command(argv: list[str], out=sys.stdout) -> int:
             out.write(f"--- {name} ---\n")
         with model.disable_adapter() if name == "base" else nullcontext():
             answer = stream_answer(model, tokenizer, args.question, max_new, out,
-                                   params.eval.repetition_penalty)
+                                   params.eval.repetition_penalty, params.eval.no_repeat_ngram)
         results[name] = rule_results(answer, params.pattern)
     out.write("\n" + format_rules(results) + "\n")
     return 0

@@ -14,6 +14,7 @@ Per section the outcome is one candidate (plus its paraphrases) or one rejected 
 `llm_error`, `budget_exhausted`, `invalid_json`, `schema_violation`, `off_pattern`,
 `not_useful`, `unsupported_token` (a URL, domain or shouted marker word the section does
 not hold), `invented_ui_label` (a menu path, label or file name it does not hold),
+`unsupported_step` (a step no passage of the section says; see `wpqa.evidence`),
 `ungrounded`, `judge_low`, `suspected_injection`. A dropped paraphrase is a rejected row
 whose `ref` is the original item's id, with a `paraphrase_` reason.
 """
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from wpqa.evidence import Span, evidence_rows, step_span
 from wpqa.grounding import grounding_score
 from wpqa.pattern import check_answer
 from curation.rules import split_for_llm
@@ -80,6 +82,7 @@ class Drafted:
     kind: str
     answer: str
     grounding: float
+    evidence: list = field(default_factory=list)  # per step [start, end) in the source
 
 
 def parse_generated(text: str | None, section: Section, params: GenerateParams,
@@ -115,7 +118,28 @@ def parse_generated(text: str | None, section: Section, params: GenerateParams,
     if score < params.min_grounding:
         raise Invalid("ungrounded", f"grounding {score:.2f} < {params.min_grounding:.2f}",
                       repairable=False)
-    return Drafted(question, kind, answer, score)
+    steps, answer, spans = supported_steps(steps, intro, source, params, bounds)
+    return Drafted(question, kind, answer, grounding_score(answer, source), evidence_rows(spans))
+
+
+def supported_steps(steps: list[str], intro: str, source: str, params: GenerateParams,
+                    bounds: PatternParams) -> tuple[list[str], str, list[Span]]:
+    """(steps, answer, spans) with every step backed by a passage of the source.
+
+    A step no passage supports rejects the item (`unsupported_step`, re-asked with the
+    step named), or with `generate.unsupported_step: drop` is left out, when enough
+    steps remain for the pattern.
+    """
+    spans = [step_span(step, source, min_support=params.min_step_support) for step in steps]
+    missing = [n for n, span in enumerate(spans, 1) if span is None]
+    if missing and (params.unsupported_step == "reject"
+                    or len(steps) - len(missing) < bounds.min_items):
+        raise Invalid("unsupported_step", "no passage of the section says step "
+                      + ", ".join(f"{n} ({steps[n - 1][:60]!r})" for n in missing)[:200])
+    kept = [(step, span) for step, span in zip(steps, spans) if span is not None]
+    steps = [step for step, _ in kept]
+    answer = "\n".join([intro] + [f"{n}. {s}" for n, s in enumerate(steps, 1)])
+    return steps, answer, [span for _, span in kept]
 
 
 def parse_paraphrases(text: str | None) -> list[str]:
@@ -201,7 +225,8 @@ async def curate_section(client: LLMClient, section: Section, params: GeneratePa
         id=content_hash(section.section_id, drafted.question), question=drafted.question,
         answer=drafted.answer, kind=drafted.kind, source_url=section.url, source=section.source,
         section_id=section.section_id, heading_path=section.heading_path,
-        content_hash=section.content_hash, generator=f"llm:{llm.model}", prompt_version=version)
+        content_hash=section.content_hash, generator=f"llm:{llm.model}", prompt_version=version,
+        evidence=drafted.evidence)
     await paraphrase_into(client, out, params, prompts.paraphrase)
     return out
 
@@ -242,7 +267,7 @@ async def paraphrase_into(client: LLMClient, out: Outcome, params: GenerateParam
                 kind=origin.kind, source_url=origin.source_url, source=origin.source,
                 section_id=origin.section_id, heading_path=origin.heading_path,
                 content_hash=origin.content_hash, generator=f"llm:{params.llm.model}",
-                prompt_version=prompt.version, origin_id=origin.id))
+                prompt_version=prompt.version, origin_id=origin.id, evidence=origin.evidence))
     for i in range(len(questions) + 1, n + 1):
         drop("missing", f"question {i} of {n}: the reply held {len(questions)}")
 

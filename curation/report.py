@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
+from wpqa.evidence import step_spans
 from wpqa.pattern import RULE_IDS, parse_answer, words
-from wpqa.records import reason_counts
+from wpqa.records import Section, from_row, grounding_source, reason_counts
+from wpqa.ui_strings import invented_ui_labels, ui_strings
 from wpqa.io import read_jsonl, write_json, write_text
 from wpqa.params import load_params_or_exit
 
@@ -68,6 +70,9 @@ class Item:
     answer: str
     source_url: str
     kind: str
+    # per step: the passage of the section that says it, or None (no passage does)
+    evidence: tuple[str | None, ...] = ()
+    invented_ui: tuple[str, ...] = ()  # UI strings the answer names that the section lacks
 
 
 Block = Heading | Para | Table | Chart | Item
@@ -172,6 +177,49 @@ def version_diff(data: Path, repo: Path, limit: int) -> list[Block]:
     if rows:
         blocks.append(Table(["", "item (+ added, - removed, ~ changed, > moved)"], rows))
     return blocks
+
+
+def section_sources(path: Path) -> dict[str, str]:
+    """section_id -> grounding source text (what every item's evidence offsets point into)."""
+    sources = {}
+    for row in _read(path):
+        try:
+            sources[row["section_id"]] = grounding_source(from_row(Section, row))
+        except (KeyError, TypeError, ValueError):  # not a section row: its items show no evidence
+            continue
+    return sources
+
+
+def step_evidence(row: dict[str, Any], source: str) -> list[str | None]:
+    """The passage per step: the stored spans, or (older rows without them) aligned now."""
+    spans = row.get("evidence") or [[s.start, s.end] if s else None
+                                    for s in step_spans(row["answer"], source)]
+    return [source[span[0]:span[1]] if span else None for span in spans]
+
+
+def evidence_blocks(final: list[dict[str, Any]], sources: dict[str, str]) -> list[Block]:
+    """Both per-step checks over the final items: steps said by the page, UI strings found."""
+    rows = [(row, sources[row["section_id"]]) for row in final if row["section_id"] in sources]
+    if not rows:
+        return [Para("No sections found (data/interim/sections.jsonl): evidence not shown.")]
+    steps = [passage for row, source in rows for passage in step_evidence(row, source)]
+    unsupported = [row["id"] for row, source in rows if None in step_evidence(row, source)]
+    named = sum(len(ui_strings(row["answer"])) for row, _ in rows)
+    invented = [(row["id"], label) for row, source in rows
+                for label in invented_ui_labels(row["answer"], source)]
+    stored = sum(1 for row, _ in rows if row.get("evidence"))
+    out: list[Block] = [Para(
+        f"Steps said by a passage of their section: {sum(p is not None for p in steps)} of "
+        f"{len(steps)}; items with a step no passage says: {len(unsupported)}. UI strings named "
+        f"(menu paths, quoted and clicked labels, file names): {named}; not found in their "
+        f"section: {len(invented)}. {stored} of {len(rows)} items carry their evidence spans "
+        "from the generate stage; the others were aligned for this report.")]
+    if invented:
+        out.append(Table(["item", "UI string not in the section"], invented[:20]))
+    if unsupported:
+        out.append(Para("Items with an unsupported step: " + ", ".join(unsupported[:20])
+                        + (" …" if len(unsupported) > 20 else "") + "."))
+    return out
 
 
 def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: Path | None = None,
@@ -279,10 +327,18 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: 
     else:
         blocks.append(Para("No review results found."))
 
+    sources = section_sources(data / "interim/sections.jsonl")
+    blocks.append(Heading("Per-step evidence and UI strings"))
+    blocks.extend(evidence_blocks(final, sources))
+
     blocks.append(Heading("Sample items"))
     rng = random.Random(seed)
     for row in sorted(rng.sample(final, min(sample_items, len(final))), key=lambda q: q["id"]):
-        blocks.append(Item(row["question"], row["answer"], row["source_url"], row["kind"]))
+        source = sources.get(row["section_id"])
+        blocks.append(Item(row["question"], row["answer"], row["source_url"], row["kind"],
+                           tuple(step_evidence(row, source)) if source is not None else (),
+                           tuple(invented_ui_labels(row["answer"], source))
+                           if source is not None else ()))
 
     blocks.append(Heading("Version diff"))
     blocks.extend(version_diff(data, repo or Path("."), diff_items))
@@ -339,6 +395,12 @@ def render_markdown(blocks: list[Block], title: str) -> str:
             fence = "~" * max(4, max(runs, default=0) + 1)
             out += [f"**Q:** {md(block.question)} _({md(block.kind)}; {link})_", "",
                     f"{fence}text", block.answer, fence, ""]
+            if block.evidence:
+                table(["step", "said in the source"],
+                      [[n, passage if passage is not None else "NO PASSAGE (unsupported)"]
+                       for n, passage in enumerate(block.evidence, 1)])
+            if block.invented_ui:
+                out += ["UI strings not in the source: " + md(", ".join(block.invented_ui)), ""]
     return "\n".join(out)
 
 
@@ -393,9 +455,20 @@ def render_html(blocks: list[Block], title: str) -> str:
             # Only web links become links: a scraped javascript: or data: URL stays text.
             link = (f'<a href="{url}" rel="noopener noreferrer">source</a>'
                     if re.match(r"https?://", block.source_url) else f"source: {url}")
+            steps = [text for _, text in parse_answer(block.answer).items]
+            evidence = "".join(
+                f"<tr><td>{n}. {esc(step)}</td><td>"
+                + (esc(passage) if passage is not None else '<b>no passage (unsupported)</b>')
+                + "</td></tr>"
+                for n, (step, passage) in enumerate(zip(steps, block.evidence), 1))
+            invented = (f"<p>UI strings not in the source: {esc(', '.join(block.invented_ui))}</p>"
+                        if block.invented_ui else "")
             body.append(f'<div class="item"><p><b>Q:</b> {esc(block.question)} '
                         f"<small>({esc(block.kind)}; {link})</small></p>"
-                        f"<pre>{esc(block.answer)}</pre></div>")
+                        f"<pre>{esc(block.answer)}</pre>"
+                        + (f"<table><thead><tr><th>step</th><th>said in the source</th></tr>"
+                           f"</thead><tbody>{evidence}</tbody></table>" if evidence else "")
+                        + f"{invented}</div>")
     style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
              "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem;"
              "text-align:left;vertical-align:top}.bar{display:inline-block;height:.7rem;background:#3858e9}"

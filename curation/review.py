@@ -197,7 +197,8 @@ def apply_decisions(items: Iterable[QAPair], decisions: dict[str, Decision],
                 result.items.append(qa)
             else:
                 result.edited.append(qa.id)
-                result.items.append(replace(qa, answer=d.edited_answer))
+                # The reviewer's words are their own evidence: no spans into the page.
+                result.items.append(replace(qa, answer=d.edited_answer, evidence=[]))
         else:
             result.kept.append(qa.id)
             result.items.append(qa)

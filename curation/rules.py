@@ -33,7 +33,8 @@ from typing import Iterable
 
 from wpqa.pattern import format_answer, reads_as_code, words as pattern_words
 from curation.validate import question_key
-from wpqa.records import QAPair, RejectedRow, Section, content_hash
+from wpqa.evidence import evidence_rows, step_spans
+from wpqa.records import QAPair, RejectedRow, Section, content_hash, grounding_source
 from wpqa.screen import section_injection
 
 GENERATOR = "rules-v2"
@@ -755,7 +756,8 @@ def _qa(section: Section, kind: str, question: str, items: list[str], task: str 
     return QAPair(id=content_hash(section.section_id, question), question=question, answer=answer,
                   kind=kind, source_url=section.url, source=section.source,
                   section_id=section.section_id, heading_path=section.heading_path,
-                  content_hash=section.content_hash, generator=GENERATOR)
+                  content_hash=section.content_hash, generator=GENERATOR,
+                  evidence=evidence_rows(step_spans(answer, grounding_source(section))))
 
 
 def is_problem_section(section: Section) -> bool:

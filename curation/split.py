@@ -36,7 +36,11 @@ from wpqa.records import QAPair, RejectedRow, from_row, reason_counts, to_row
 FEATURES = [("id", "string"), ("question", "string"), ("answer", "string"), ("kind", "string"),
             ("source_url", "string"), ("source", "string"), ("section_id", "string"),
             ("heading_path", "list"), ("content_hash", "string"), ("generator", "string"),
-            ("prompt_version", "string"), ("origin_id", "string")]
+            ("prompt_version", "string"), ("origin_id", "string"), ("evidence", "spans")]
+
+
+CARD_TYPES = {"string": {"dtype": "string"}, "list": {"sequence": "string"},
+              "spans": {"sequence": {"sequence": "int64"}}}
 
 
 class SplitError(ValueError):
@@ -218,8 +222,9 @@ def to_table(items: list[QAPair]):
     import pyarrow as pa
 
     columns = {name: [getattr(qa, name) for qa in items] for name, _ in FEATURES}
-    schema = pa.schema([(name, pa.list_(pa.string()) if kind == "list" else pa.string())
-                        for name, kind in FEATURES])
+    types = {"string": pa.string(), "list": pa.list_(pa.string()),
+             "spans": pa.list_(pa.list_(pa.int64()))}
+    schema = pa.schema([(name, types[kind]) for name, kind in FEATURES])
     return pa.table(columns, schema=schema)
 
 
@@ -253,8 +258,7 @@ def card_metadata(train: list[QAPair], test: list[QAPair], licenses: dict[str, s
             {"split": "train", "path": "data/train.parquet"},
             {"split": "test", "path": "data/test.parquet"}]}],
         "dataset_info": {
-            "features": [{"name": name, "dtype": kind} if kind != "list"
-                         else {"name": name, "sequence": "string"} for name, kind in FEATURES],
+            "features": [{"name": name, **CARD_TYPES[kind]} for name, kind in FEATURES],
             # num_bytes: the in-memory Arrow size, as the Hub's own cards record it.
             "splits": [{"name": "train", "num_bytes": to_table(train).nbytes, "num_examples": len(train)},
                        {"name": "test", "num_bytes": to_table(test).nbytes, "num_examples": len(test)}],
@@ -320,7 +324,9 @@ family and near-duplicate cluster: no group contributes to both. Fields:
 ## Sources
 
 Crawled from {', '.join(hosts)}. Every item keeps its page (`source_url`), section
-(`section_id`) and the hash of the section text (`content_hash`).
+(`section_id`) and the hash of the section text (`content_hash`). `evidence` holds, per
+step, the `[start, end]` character offsets of the passage of the section that says it
+(page title, heading path and section text joined by newlines, as extracted), or null.
 
 | source | license | items |
 |---|---|---|

@@ -48,10 +48,15 @@ def row_problems(row: Any) -> list[str]:
             if required:
                 problems.append(f"{f.name}: missing")
             continue
-        expected = list if f.name == "heading_path" else str
+        expected = list if f.name in ("heading_path", "evidence") else str
         if not isinstance(row[f.name], expected):
             problems.append(f"{f.name}: expected {expected.__name__}, got "
                             f"{type(row[f.name]).__name__}")
+    spans = row.get("evidence")
+    if isinstance(spans, list) and not all(
+            span is None or (isinstance(span, list) and len(span) == 2
+                             and all(isinstance(n, int) for n in span)) for span in spans):
+        problems.append("evidence: expected [start, end] or null per step")
     return problems
 
 

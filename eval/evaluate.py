@@ -50,12 +50,13 @@ from wpqa.io import read_jsonl, write_json, write_jsonl
 from wpqa.params import (Decoding, EvalParams, JudgeParams, ModelSpec, ParamsError,
                          PatternParams, load_params)
 from wpqa.records import Prediction, QAPair, Section, from_row, grounding_source, to_row
+from wpqa.evidence import step_support
 from wpqa.ui_strings import ui_faithfulness
 
 # Headline metrics: each gets a 95% interval per model and a paired test per model pair.
 # All are higher-is-better except step_count_error.
 HEADLINE = ("strict", "loose", "stopped", "rougeL", "step_count_error", "step_recall", "grounding",
-            "ui_faithfulness", "judge")
+            "step_support", "ui_faithfulness", "judge")
 SAMPLE_SEED_STRIDE = 1_000_003  # seed of sample s, batch starting at question i: seed + s*stride + i
 
 
@@ -73,6 +74,7 @@ def generation_config(tokenizer, decoding: Decoding):
 
     common = {"max_new_tokens": decoding.max_new_tokens,
               "repetition_penalty": decoding.repetition_penalty,
+              "no_repeat_ngram_size": decoding.no_repeat_ngram,
               "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
     if decoding.sampling:
         return GenerationConfig(do_sample=True, temperature=decoding.temperature,
@@ -268,6 +270,9 @@ def score_answers(pairs: list[QAPair], answers: Sequence[Generated | str], model
         }
         if pair.section_id in sources:
             scores["grounding"] = round(grounding_score(answer, sources[pair.section_id]), 4)
+            support = step_support(answer, sources[pair.section_id])
+            if support is not None:  # an answer without numbered steps is left out
+                scores["step_support"] = round(support, 4)
             faithful = ui_faithfulness(answer, sources[pair.section_id])
             if faithful is not None:  # an answer that names no UI string is left out
                 scores["ui_faithfulness"] = round(faithful, 4)

@@ -28,6 +28,7 @@ METRIC_LABELS = {
     "step_count_error": "step-count error (lower is better)",
     "step_recall": "step recall",
     "grounding": "grounding",
+    "step_support": "steps said by the source (per-step evidence)",
     "ui_faithfulness": "UI strings found in the source",
     "judge": "LLM judge (1-5)",
 }
@@ -107,8 +108,12 @@ def verdicts(comparisons: list[dict]) -> list[str]:
 def decoding_text(decoding: Decoding | None, samples_note: str = "") -> str:
     if decoding is None:
         return "decoding not recorded"
-    penalty = (f", repetition penalty {decoding.repetition_penalty:g} (local models)"
-               if decoding.repetition_penalty != 1.0 else "")
+    penalty = "".join([
+        f", repetition penalty {decoding.repetition_penalty:g}"
+        if decoding.repetition_penalty != 1.0 else "",
+        f", no repeated run of {decoding.no_repeat_ngram} tokens" if decoding.no_repeat_ngram
+        else ""])
+    penalty += " (local models)" if penalty else ""
     if decoding.sampling:
         return (f"decoding preset {decoding.preset}{penalty}: temperature {decoding.temperature}, "
                 f"top-p {decoding.top_p}, top-k {decoding.top_k}, at most "

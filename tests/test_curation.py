@@ -9,7 +9,7 @@ from curation.extract import extract_sections
 from curation.generate import generate_candidates
 from curation.rules import generate_from_section, problem_question, steps_question, task_from_heading
 from curation.split import SplitError, card_metadata, license_for, split_by_page
-from curation.validate import GateError, check_candidates, parse_candidates, validate_candidates
+from curation.validate import GateError, parse_candidates, validate_candidates
 from tests.conftest import ROOT, SHARED_FIXTURES
 from wpqa.hub import card_metadata_problems, size_categories, size_category
 from wpqa.params import ExtractParams, SplitParams, ValidateParams

@@ -8,7 +8,8 @@ from wpqa.io import read_jsonl, write_json, write_jsonl
 RAN = "document.body.setAttribute('data-ran','yes')"
 SECTIONS = ("Funnel", "Extraction drop reasons", "Generation drop reasons", "Quarantine rules",
             "Split drop reasons (review and dedup)", "Great Expectations", "Distributions",
-            "Dedup and leakage", "Human review", "Sample items", "Version diff", "Evaluation")
+            "Dedup and leakage", "Human review", "Per-step evidence and UI strings", "Sample items",
+            "Version diff", "Evaluation")
 
 
 def report_inputs(root):

@@ -1,5 +1,4 @@
 """Dedup, split groups and the decontamination check on crafted sets."""
-import pytest
 
 from curation.dedup import (HASH_SEED, NearParams, candidate_pairs, clusters, dedup, find_leaks,
                             item_tokens, jaccard, lsh_bands, shingle_sets, signature_matrix,

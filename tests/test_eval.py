@@ -61,6 +61,10 @@ def test_score_answers_uses_the_pattern_rules_and_scores_against_the_reference(b
                              task="install a plugin")
     [wrong] = evaluate.score_answers([pair], [invented], "tuned", bounds, sources=sources)
     assert wrong.scores["ui_faithfulness"] == 0.5
+    # Per-step evidence: both steps of the good answer are said by the source; the invented
+    # menu path is not; prose has no steps, so no step score.
+    assert tuned[0].scores["step_support"] == 1.0 and "step_support" not in base[0].scores
+    assert wrong.scores["step_support"] == 0.5
 
 
 def test_grounding_source_holds_heading_paragraphs_lists_and_notes():

@@ -164,6 +164,12 @@ def test_invalid_json_is_reasked_with_the_problem_then_used(server, tmp_path):
                  "steps": ["Open the post in the editor.", "Go to Settings > Writing.",
                            "Click Save draft in the top toolbar."]}),
      "invented_ui_label"),
+    # grounded overall (the section's words), but one step the section never says
+    (json.dumps({"usable": True, "question": "How do I save a draft?", "kind": "steps",
+                 "intro": "To save a draft, follow these steps:",
+                 "steps": ["Open the post in the editor.", "Click Save draft in the top toolbar.",
+                           "Export the draft as a PDF and email it to your editor."]}),
+     "unsupported_step"),
 ])
 def test_bad_replies_are_rejected_with_their_reason(server, tmp_path, reply, reason):
     server.responder = only_generate([reply] * 5)
@@ -173,6 +179,32 @@ def test_bad_replies_are_rejected_with_their_reason(server, tmp_path, reply, rea
     generate_calls = [r for r in server.chat_requests() if task_of(r.body) == "generate"]
     # invalid_retries=1: one re-ask for repairable faults, none for ungrounded or foreign tokens
     assert len(generate_calls) == (1 if reason in ("ungrounded", "unsupported_token") else 2)
+
+
+INVENTED_THIRD = json.dumps({
+    "usable": True, "question": "How do I save a draft?", "kind": "steps",
+    "intro": "To save a draft, follow these steps:",
+    "steps": ["Open the post in the editor.", "Click Save draft in the top toolbar.",
+              "Export the draft as a PDF and email it to your editor."]})
+
+
+def test_every_accepted_step_carries_its_evidence_and_drop_leaves_out_the_unsupported(
+        server, tmp_path):
+    from curation.llm_curate import grounding_source
+
+    server.responder = only_generate([INVENTED_THIRD] * 5)
+    candidates, rejected, metrics, _ = run(server, tmp_path, sections=SECTIONS[:1],
+                                           paraphrases=0, unsupported_step="drop")
+    assert not rejected and len(candidates) == 1
+    item, source = candidates[0], grounding_source(SECTIONS[0])
+    assert item.answer.splitlines()[1:] == ["1. Open the post in the editor.",
+                                            "2. Click Save draft in the top toolbar."]
+    assert [source[a:b] for a, b in item.evidence] == ["Open the post in the editor.",
+                                                      "Click Save draft in the top toolbar."]
+    # rules items carry evidence too, from the same alignment
+    rules_items, _, _, _ = run(server, tmp_path / "rules", sections=SECTIONS[:1], backend="rules")
+    assert [source[a:b] for a, b in rules_items[0].evidence] == [
+        "Open the post in the editor.", "Click Save draft in the top toolbar."]
 
 
 def test_judge_low_and_llm_error(server, tmp_path):

@@ -3,7 +3,6 @@ on the tiny model (when lm-eval is installed)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml

@@ -119,7 +119,7 @@ def test_thesis_preset_and_an_endpoint_model():
     assert parse_params(raw).eval.resolved_decoding().max_new_tokens == 64
 
 
-def test_repetition_penalty_reaches_the_decoding_and_generation_config():
+def test_repetition_settings_reach_the_decoding_and_generation_config():
     from eval.evaluate import generation_config
     from eval.report import decoding_text
 
@@ -137,6 +137,11 @@ def test_repetition_penalty_reaches_the_decoding_and_generation_config():
     for bad in (0.9, 2.5):
         with pytest.raises(ParamsError, match=r"eval.repetition_penalty: got .*allowed: 1.0"):
             parse_params(with_change("eval.repetition_penalty", bad))
+    ngram = parse_params(with_change("eval.no_repeat_ngram", 10)).eval.resolved_decoding()
+    assert generation_config(Tok(), ngram).no_repeat_ngram_size == 10
+    assert "no repeated run of 10 tokens" in decoding_text(ngram)
+    with pytest.raises(ParamsError, match=r"eval.no_repeat_ngram: got 2; allowed: 0"):
+        parse_params(with_change("eval.no_repeat_ngram", 2))
 
 
 @pytest.mark.parametrize("models, samples, message", [

@@ -22,7 +22,13 @@ def make_data(root, lose_a_section=False):
     pages = [{"url": f"u{i}", "status": 200, "headers": {}, "body": "", "source": "d", "kind": "html"}
              for i in range(3)]
     write_jsonl(data / "raw/pages.jsonl", pages)
-    sections = [{"section_id": f"s{i}", "url": f"u{i % 2}"} for i in range(4)]
+    sections = [{"section_id": f"s{i}", "url": f"u{i % 2}", "source": "d", "page_title": "Drafts",
+                 "heading_path": ["Drafts"], "heading": "Drafts", "paragraphs": [],
+                 # s2's page never says the second step: its evidence shows the gap
+                 "ordered_lists": [["Open the post in the editor."] + (
+                     [] if i == 2 else ["Click Save draft."])],
+                 "unordered_lists": [], "notes": [], "has_code": False, "troubleshooting": False,
+                 "content_hash": "h"} for i in range(4)]
     write_jsonl(data / "interim/sections.jsonl", sections)
     write_jsonl(data / "interim/extract_rejected.jsonl",
                 [{"stage": "extract", "ref": "u2", "reason": "no_article_body", "detail": ""}])
@@ -60,6 +66,22 @@ def test_report_escapes_scraped_text(tmp_path):
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "tuned 1.00" in render_markdown(blocks, "review")
+
+
+def test_report_shows_each_steps_evidence_and_the_totals(tmp_path):
+    data = make_data(tmp_path)
+    blocks, _ = build_blocks(data, tmp_path / "reports", sample_items=5, seed=1)
+    items = {b.question: b for b in blocks if isinstance(b, Item)}
+    assert items["How do I do task 0?"].evidence == ("Open the post in the editor.",
+                                                     "Click Save draft.")
+    escaped = next(b for q, b in items.items() if "escape" in q)
+    assert escaped.evidence == ("Open the post in the editor.", None)
+    md = render_markdown(blocks, "review")
+    assert "Steps said by a passage of their section: 3 of 4; items with a step no passage " \
+           "says: 1." in md
+    assert "| 2 | NO PASSAGE (unsupported) |" in md
+    page = render_html(blocks, "review")
+    assert "<td>2. Click Save draft.</td><td><b>no passage (unsupported)</b></td>" in page
 
 
 def test_markdown_report_keeps_hostile_urls_and_answers_inert():

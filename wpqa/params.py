@@ -145,6 +145,8 @@ class GenerateParams:
     judge_min_score: int = 4  # 1..5; items scored lower are rejected as judge_low
     invalid_retries: int = 1  # re-asks after an invalid or off-pattern reply
     llm: LLMParams = field(default_factory=LLMParams)
+    unsupported_step: str = "reject"  # an LLM step no passage supports: reject the item | drop the step
+    min_step_support: float = 0.6  # share of a step's content words its passage must hold
 
     def __post_init__(self):
         _one_of("generate.backend", self.backend, ("rules", "openai", "hybrid"))
@@ -155,6 +157,10 @@ class GenerateParams:
             raise ParamsError(f"generate.judge_min_score: got {self.judge_min_score}; "
                               "allowed: 1 to 5")
         _at_least("generate.invalid_retries", self.invalid_retries, 0)
+        _one_of("generate.unsupported_step", self.unsupported_step, ("reject", "drop"))
+        if not 0 < self.min_step_support <= 1:
+            raise ParamsError(f"generate.min_step_support: got {self.min_step_support}; "
+                              "allowed: 0 < f <= 1")
         if self.backend != "rules":
             self.llm.price()
 
@@ -410,6 +416,7 @@ class Decoding:
     max_new_tokens: int
     samples: int
     repetition_penalty: float = 1.0  # > 1 makes tokens already in the answer less likely
+    no_repeat_ngram: int = 0         # > 0 forbids repeating any run of this many tokens
 
     @property
     def sampling(self) -> bool:
@@ -428,6 +435,7 @@ class EvalParams:
     bootstrap_resamples: int
     judge: JudgeParams = field(default_factory=JudgeParams)
     repetition_penalty: float = 1.0     # local models; 1.0 = off (see params.yaml)
+    no_repeat_ngram: int = 0            # local models; 0 = off (see params.yaml)
 
     def __post_init__(self):
         if not self.models:
@@ -449,13 +457,16 @@ class EvalParams:
         if not 1.0 <= self.repetition_penalty <= 2.0:
             raise ParamsError(f"eval.repetition_penalty: got {self.repetition_penalty}; "
                               "allowed: 1.0 (off) to 2.0")
+        if self.no_repeat_ngram and self.no_repeat_ngram < 3:
+            raise ParamsError(f"eval.no_repeat_ngram: got {self.no_repeat_ngram}; allowed: 0 "
+                              "(off) or a run of at least 3 tokens")
 
     def resolved_decoding(self) -> Decoding:
         """The preset's settings; a non-zero eval.max_new_tokens overrides its limit."""
         temperature, top_p, top_k, max_new = DECODING_PRESETS[self.decoding]
         return Decoding(self.decoding, temperature, top_p, top_k,
                         self.max_new_tokens or max_new, self.samples,
-                        float(self.repetition_penalty))
+                        float(self.repetition_penalty), int(self.no_repeat_ngram))
 
 
 @dataclass(frozen=True)

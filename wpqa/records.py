@@ -73,6 +73,9 @@ class QAPair:
     generator: str
     prompt_version: str = ""  # versioned prompt file used (LLM backend); "" for rules
     origin_id: str = ""  # id of the item this one paraphrases; "" for originals
+    # Per step, [start, end) of the passage of grounding_source(section) that supports it
+    # (wpqa.evidence); empty for rows written before evidence was recorded.
+    evidence: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
