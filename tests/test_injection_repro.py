@@ -119,5 +119,5 @@ def test_no_planted_marker_reaches_data_or_reports_of_a_repro(tmp_path):
     assert len(clean) == 2 * len(cases)
     assert (repo / "data/splits/train.jsonl").stat().st_size > 0
     assert "<html" in (repo / "reports/dataset/report.html").read_text()
-    # The screen held most planted sections back from the model altogether.
-    assert len(sent) < len(cases) / 2, sorted(sent)
+    # The screen held every visible planted section back: no marker was sent to the model.
+    assert sent == set(), sorted(sent)
