@@ -29,7 +29,7 @@ from typing import Any, Callable
 from wpqa.evidence import Span, evidence_rows, step_span
 from wpqa.grounding import grounding_score
 from wpqa.pattern import check_answer
-from curation.rules import split_for_llm
+from curation.rules import INJECTION_DETAIL, split_for_llm
 from curation.validate import question_key
 from wpqa.llm import ChatRequest, LLMClient, LLMConfig, Reply, with_repair
 from wpqa.params import GenerateParams, LLMParams, PatternParams
@@ -201,9 +201,8 @@ async def curate_section(client: LLMClient, section: Section, params: GeneratePa
         out.rejected.append(RejectedRow("generate", section.section_id, reason, detail))
         return out
 
-    phrase = section_injection(section)
-    if phrase:
-        return reject("suspected_injection", f"section addresses the model: {phrase[:60]!r}")
+    if section_injection(section):
+        return reject("suspected_injection", INJECTION_DETAIL)
     try:
         drafted = await ask_valid(client, generate_request(section, prompts.generate, llm, bounds),
                                   lambda t: parse_generated(t, section, params, bounds),

@@ -779,6 +779,11 @@ def is_problem_section(section: Section) -> bool:
     return not _HOW_TO.match(section.heading.strip())
 
 
+# The detail of a `suspected_injection` row: the planted text itself is not repeated in
+# data/ or reports/ (the row's `ref` names the section, whose text is in sections.jsonl).
+INJECTION_DETAIL = "the section addresses an AI model or the reader's tools, not the user"
+
+
 def generate_from_section(section: Section, max_words: int = 40
                           ) -> tuple[list[QAPair], list[RejectedRow]]:
     """Candidates from every list of one section, and a reason for each list that yields none."""
@@ -793,9 +798,10 @@ def generate_from_section(section: Section, max_words: int = 40
 
     # Text that speaks to a model is untrusted even when no LLM reads it: the item would
     # teach the tuned model to obey it.
-    phrase = section_injection(section)
-    if phrase:
-        reject("suspected_injection", f"addresses a model: {phrase[:60]!r}")
+    if section_injection(section):
+        # The hostile text is not copied into the rejected rows: `ref` names the section.
+        rejected.append(RejectedRow("generate", section.section_id, "suspected_injection",
+                                    INJECTION_DETAIL))
         return candidates, rejected
     problem = is_problem_section(section)
     metas = list(section.list_meta) + [{}] * (len(section.ordered_lists) - len(section.list_meta))

@@ -1,6 +1,6 @@
 """The planted injections through a real `dvc repro` workspace: a docs snapshot of planted
-pages crawled over loopback by the scrape stage, curated by the `openai` backend against a
-model that obeys what it reads, validated and split by the stages as `dvc repro split` runs
+pages crawled over loopback by the scrape stage, curated by each backend (the LLM ones
+against a model that obeys what it reads), validated and split by the stages as `dvc repro split` runs
 them, then the dataset report. No marker may reach any file under data/ or reports/
 (the crawled pages and their extracted sections excepted: they are the input), and every
 clean procedure on the planted pages must still be accepted.
@@ -72,14 +72,15 @@ def files_with_markers(folder: Path, skip: set[Path]) -> dict[str, list[str]]:
 
 
 @pytest.mark.timeout(1200)
-def test_no_planted_marker_reaches_data_or_reports_of_a_repro(tmp_path):
+@pytest.mark.parametrize("backend", ["rules", "openai", "hybrid"])
+def test_no_planted_marker_reaches_data_or_reports_of_a_repro(backend, tmp_path):
     repo = tmp_path / "repo"
     copy_project(repo)
     cases = planted_snapshot(repo / "snapshot")
     with ScriptedOpenAI(responder=gullible) as server:
         raw = yaml.safe_load((repo / "params.yaml").read_text())
         raw["scrape"].update(profile="snapshot", site_root="snapshot")
-        raw["generate"].update(backend="openai", paraphrases=1)
+        raw["generate"].update(backend=backend, paraphrases=1)
         raw["generate"]["llm"].update(base_url=server.base_url, model="test-model",
                                       api_key_env="", max_usd=0.0,
                                       prices={"test-model": [0.0, 0.0]})
