@@ -175,7 +175,8 @@ def version_diff(data: Path, repo: Path, limit: int) -> list[Block]:
     blocks: list[Block] = [Para(lines[0])]
     rows = [[line[0], line[2:]] for line in lines[1:]]
     if rows:
-        blocks.append(Table(["", "item (+ added, - removed, ~ changed, > moved)"], rows))
+        blocks.append(Table(["", "item (+ added, - removed, ~ changed, > moved, ! source page "
+                                 "changed)"], rows))
     return blocks
 
 
@@ -319,7 +320,12 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: 
             f"vetoed {review.get('review_vetoed', 0)}, edited {review.get('review_edited', 0)}, "
             f"edits rejected {review.get('review_edits_rejected', 0)}. Not applied: "
             f"{review.get('review_stale', 0)} stale (the answer changed since review), "
+            f"{review.get('review_source_changed', 0)} whose source page changed since review "
+            f"(flagged: review them again), "
             f"{review.get('review_unknown', 0)} for items no longer in the data."))
+        if review.get("source_changed"):
+            blocks.append(Para("Decisions not applied because the item's page changed since "
+                               "review: " + ", ".join(review["source_changed"][:30]) + "."))
         rejected = review.get("rejected_edits", [])
         if rejected:
             blocks.append(Table(["item", "rules the edit broke"],

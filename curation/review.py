@@ -12,7 +12,12 @@ answer, source link, verdict, edited answer, note) that a reviewer fills in a sp
 - `keep`: reviewed and approved as it is.
 
 A decision records a hash of the answer the reviewer saw; when the pipeline later
-produces a different answer under the same id, the decision is stale and not applied.
+produces a different answer under the same id, the decision is stale and not applied. It
+also records the hash of the source section the item came from: when the page changed
+since the review (a re-crawl gave the section new text), the decision is flagged
+(`review_source_changed`, listed in reports/split/review.json and the review report) and
+not applied, even where the answer came out the same: the reviewer judged it against a
+page that no longer says what it said.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from wpqa.records import QAPair, content_hash
 
 VERDICTS = ("keep", "veto", "edit")
 CSV_COLUMNS = ("id", "question", "answer", "kind", "source_url", "verdict", "edited_answer",
-               "note", "answer_hash")
+               "note", "answer_hash", "source_hash")
 
 
 class ReviewError(ValueError):
@@ -43,6 +48,7 @@ class Decision:
     edited_answer: str = ""
     note: str = ""
     answer_hash: str = ""  # hash of the answer the reviewer saw; "" applies to any answer
+    source_hash: str = ""  # content_hash of the section then; "" applies to any source
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -53,7 +59,8 @@ class Decision:
 
     def to_row(self) -> dict:
         return {"id": self.id, "verdict": self.verdict, "edited_answer": self.edited_answer,
-                "note": self.note, "answer_hash": self.answer_hash}
+                "note": self.note, "answer_hash": self.answer_hash,
+                "source_hash": self.source_hash}
 
 
 def answer_hash(answer: str) -> str:
@@ -71,7 +78,8 @@ def load_decisions(path: str | Path) -> dict[str, Decision]:
             decision = Decision(id=str(row["id"]), verdict=str(row.get("verdict", "")),
                                 edited_answer=str(row.get("edited_answer") or ""),
                                 note=str(row.get("note") or ""),
-                                answer_hash=str(row.get("answer_hash") or ""))
+                                answer_hash=str(row.get("answer_hash") or ""),
+                                source_hash=str(row.get("source_hash") or ""))
         except (KeyError, ReviewError) as err:
             raise ReviewError(f"{path}: row {lineno}: {err}") from None
         decisions[decision.id] = decision  # a later row for the same id wins
@@ -98,7 +106,7 @@ def export_rows(items: Iterable[QAPair], decisions: dict[str, Decision]) -> list
                      "kind": qa.kind, "source_url": sheet_text(qa.source_url),
                      "verdict": d.verdict if d else "",
                      "edited_answer": d.edited_answer if d else "", "note": d.note if d else "",
-                     "answer_hash": answer_hash(qa.answer)})
+                     "answer_hash": answer_hash(qa.answer), "source_hash": qa.content_hash})
     return rows
 
 
@@ -132,7 +140,8 @@ def read_csv(path: str | Path) -> list[Decision]:
                 out.append(Decision(id=row["id"].strip(), verdict=verdict,
                                     edited_answer=edited[1:] if edited[:2] in ("'=", "'+", "'-", "'@") else edited,
                                     note=(row.get("note") or "").strip(),
-                                    answer_hash=(row.get("answer_hash") or "").strip()))
+                                    answer_hash=(row.get("answer_hash") or "").strip(),
+                                    source_hash=(row.get("source_hash") or "").strip()))
             except ReviewError as err:
                 raise ReviewError(f"{path}: line {lineno}: {err}") from None
     return out
@@ -153,23 +162,27 @@ class ReviewResult:
     kept: list[str] = field(default_factory=list)
     rejected_edits: list[RejectedEdit] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # the answer changed since review
+    source_changed: list[str] = field(default_factory=list)  # the page changed since review
     unknown: list[str] = field(default_factory=list)  # no such item in this data
 
     def summary(self) -> dict:
         return {"review_decisions": len(self.kept) + len(self.vetoed) + len(self.edited)
-                + len(self.rejected_edits) + len(self.stale) + len(self.unknown),
+                + len(self.rejected_edits) + len(self.stale) + len(self.source_changed)
+                + len(self.unknown),
                 "review_reviewed": len(self.kept) + len(self.vetoed) + len(self.edited)
                 + len(self.rejected_edits),
                 "review_kept": len(self.kept), "review_vetoed": len(self.vetoed),
                 "review_edited": len(self.edited), "review_edits_rejected": len(self.rejected_edits),
-                "review_stale": len(self.stale), "review_unknown": len(self.unknown)}
+                "review_stale": len(self.stale), "review_source_changed": len(self.source_changed),
+                "review_unknown": len(self.unknown)}
 
     def to_json(self) -> dict:
         return {**self.summary(), "vetoed": sorted(q.id for q in self.vetoed),
                 "edited": sorted(self.edited), "kept": sorted(self.kept),
                 "rejected_edits": [{"id": r.id, "failed_rules": r.failed_rules, "reasons": r.reasons}
                                    for r in self.rejected_edits],
-                "stale": sorted(self.stale), "unknown": sorted(self.unknown)}
+                "stale": sorted(self.stale), "source_changed": sorted(self.source_changed),
+                "unknown": sorted(self.unknown)}
 
 
 def apply_decisions(items: Iterable[QAPair], decisions: dict[str, Decision],
@@ -184,7 +197,10 @@ def apply_decisions(items: Iterable[QAPair], decisions: dict[str, Decision],
         if d is None:
             result.items.append(qa)
             continue
-        if d.answer_hash and d.answer_hash != answer_hash(qa.answer):
+        if d.source_hash and d.source_hash != qa.content_hash:
+            result.source_changed.append(qa.id)
+            result.items.append(qa)
+        elif d.answer_hash and d.answer_hash != answer_hash(qa.answer):
             result.stale.append(qa.id)
             result.items.append(qa)
         elif d.verdict == "veto":

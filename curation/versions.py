@@ -42,39 +42,47 @@ def read_splits(rev: str | None, repo: str | Path = ".", path: str = "data/split
 
 
 def diff_splits(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Items added, removed, changed (which fields) and moved (train <-> test), by id."""
+    """Items added, removed, changed (which fields) and moved (train <-> test), by id, each
+    with its page; `source_changed`: items whose section text changed (a new
+    `content_hash` under the same id), the ones a re-crawl made stale."""
     added = sorted(set(new) - set(old))
     removed = sorted(set(old) - set(new))
-    changed, moved = [], []
+    changed, moved, source_changed = [], [], []
     for item_id in sorted(set(old) & set(new)):
         a, b = old[item_id], new[item_id]
         fields = [f for f in COMPARED if a.get(f) != b.get(f)]
         if fields:
             changed.append({"id": item_id, "split": b["split"], "fields": fields,
-                            "question": b.get("question", "")})
+                            "question": b.get("question", ""), "page": b.get("source_url", "")})
+        if a.get("content_hash") != b.get("content_hash"):
+            source_changed.append({"id": item_id, "split": b["split"],
+                                   "page": b.get("source_url", ""),
+                                   "question": b.get("question", "")})
         if a["split"] != b["split"]:
             moved.append({"id": item_id, "from": a["split"], "to": b["split"],
                           "question": b.get("question", "")})
     sizes = {f"{name}_{split}": sum(1 for r in rows.values() if r["split"] == split)
              for name, rows in (("old", old), ("new", new)) for split in SPLITS}
     return {**sizes,
-            "added": [{"id": i, "split": new[i]["split"], "question": new[i].get("question", "")}
-                      for i in added],
-            "removed": [{"id": i, "split": old[i]["split"], "question": old[i].get("question", "")}
-                        for i in removed],
-            "changed": changed, "moved": moved}
+            "added": [{"id": i, "split": new[i]["split"], "question": new[i].get("question", ""),
+                       "page": new[i].get("source_url", "")} for i in added],
+            "removed": [{"id": i, "split": old[i]["split"], "question": old[i].get("question", ""),
+                         "page": old[i].get("source_url", "")} for i in removed],
+            "changed": changed, "moved": moved, "source_changed": source_changed}
 
 
 def format_diff(diff: dict[str, Any], rev_a: str, rev_b: str, limit: int = 0) -> str:
     lines = [f"{rev_a} -> {rev_b}: train {diff['old_train']} -> {diff['new_train']}, "
              f"test {diff['old_test']} -> {diff['new_test']}; added {len(diff['added'])}, "
              f"removed {len(diff['removed'])}, changed {len(diff['changed'])}, "
-             f"moved {len(diff['moved'])}"]
+             f"moved {len(diff['moved'])}; source changed {len(diff['source_changed'])}"]
     entries = ([f"+ {d['split']:<5} {d['id']}  {d['question']}" for d in diff["added"]]
                + [f"- {d['split']:<5} {d['id']}  {d['question']}" for d in diff["removed"]]
                + [f"~ {d['split']:<5} {d['id']}  {','.join(d['fields'])}: {d['question']}"
                   for d in diff["changed"]]
-               + [f"> {d['from']}->{d['to']} {d['id']}  {d['question']}" for d in diff["moved"]])
+               + [f"> {d['from']}->{d['to']} {d['id']}  {d['question']}" for d in diff["moved"]]
+               + [f"! {d['split']:<5} {d['id']}  source changed: {d['page']}  {d['question']}"
+                  for d in diff["source_changed"]])
     if limit and len(entries) > limit:
         entries = entries[:limit] + [f"… and {len(entries) - limit} more"]
     return "\n".join(lines + entries)

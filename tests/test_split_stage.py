@@ -119,6 +119,27 @@ def test_stale_and_unknown_decisions_are_not_applied(bounds):
                            bounds).vetoed == [qa]
 
 
+def test_a_decision_on_an_item_whose_page_changed_is_flagged_not_applied(bounds, tmp_path):
+    from dataclasses import replace
+
+    from curation.review import export_rows, read_csv, write_csv
+
+    qa = item(1)
+    # The sheet records the section's hash; the reviewer vetoes; the round trip keeps it.
+    [row] = export_rows([qa], {})
+    assert row["source_hash"] == qa.content_hash
+    write_csv(tmp_path / "sheet.csv", [{**row, "verdict": "veto"}])
+    [decision] = read_csv(tmp_path / "sheet.csv")
+    assert decision.source_hash == qa.content_hash
+    assert apply_decisions([qa], {"q01": decision}, bounds).vetoed == [qa]
+    # A re-crawl changed the page: same id and answer, new section hash.
+    recrawled = replace(qa, content_hash="a-newer-section")
+    result = apply_decisions([recrawled], {"q01": decision}, bounds)
+    assert result.items == [recrawled] and result.source_changed == ["q01"]
+    assert not result.vetoed and result.summary()["review_source_changed"] == 1
+    assert result.to_json()["source_changed"] == ["q01"]
+
+
 def test_bad_decisions_file_names_the_row(tmp_path):
     from curation.review import ReviewError
     path = tmp_path / "d.jsonl"

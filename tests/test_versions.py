@@ -94,3 +94,10 @@ def test_diff_of_working_files(tmp_path):
     diff = diff_splits(old, new)
     assert [d["id"] for d in diff["added"]] == ["q9"] and [d["id"] for d in diff["removed"]] == ["q1"]
     assert "added 1, removed 1" in format_diff(diff, "a", "b")
+    assert diff["added"][0]["page"] == row(9)["source_url"]
+    # the same item from a re-crawled section: listed as made stale, with its page
+    recrawled = {**new, "q2": {**new["q2"], "content_hash": "newer"}}
+    diff = diff_splits(new, recrawled)
+    assert [(d["id"], d["page"]) for d in diff["source_changed"]] == [("q2", row(2)["source_url"])]
+    assert diff["changed"] == [] and "source changed 1" in format_diff(diff, "a", "b")
+    assert f"! test  q2  source changed: {row(2)['source_url']}" in format_diff(diff, "a", "b")
