@@ -305,6 +305,30 @@ def test_judge_score_out_of_range_is_a_schema_violation():
         parse_judge('{"score": 9, "reason": "great"}')
 
 
+@pytest.mark.parametrize("reply", [{"usable": True}, {"usable": "x", "question": 1},
+                                   {"usable": True, "question": "q", "kind": "bad", "intro": "",
+                                    "steps": []}, []])
+def test_schema_errors_are_jsonschemas_best_match_and_the_schema_is_checked_once(reply, monkeypatch):
+    import jsonschema
+
+    from curation.llm_curate import GENERATE_SCHEMA
+    from wpqa import replies
+
+    with pytest.raises(jsonschema.ValidationError) as expected:
+        jsonschema.validate(reply, GENERATE_SCHEMA)
+    where = "/".join(str(p) for p in expected.value.absolute_path) or "reply"
+    checks = []
+    monkeypatch.setattr(replies, "_VALIDATORS", {})
+    real = jsonschema.Draft202012Validator.check_schema
+    monkeypatch.setattr(jsonschema.Draft202012Validator, "check_schema",
+                        classmethod(lambda cls, schema: checks.append(1) or real(schema)))
+    for _ in range(3):  # a cached re-run parses thousands of replies: one schema check
+        with pytest.raises(replies.Invalid) as got:
+            replies.parse_json(json.dumps(reply), GENERATE_SCHEMA)
+        assert got.value.detail == f"{where}: {expected.value.message[:160]}"
+    assert len(checks) == 1
+
+
 def test_paraphrase_drops_are_counted_per_question(server, tmp_path):
     def responder(body):
         if task_of(body) == "paraphrase":  # one repeat of the original, one too few

@@ -58,6 +58,22 @@ class Invalid(Exception):
         self.repairable = repairable
 
 
+_VALIDATORS: dict[str, Any] = {}
+
+
+def schema_validator(schema: dict[str, Any]):
+    """A checked validator for `schema`, built once: `jsonschema.validate` re-checks the schema
+    itself on every call (13 ms here), which was 80% of a fully cached generate run."""
+    import jsonschema
+
+    key = json.dumps(schema, sort_keys=True)
+    if key not in _VALIDATORS:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        _VALIDATORS[key] = cls(schema)
+    return _VALIDATORS[key]
+
+
 def parse_json(text: str | None, schema: dict[str, Any]) -> dict[str, Any]:
     import jsonschema
 
@@ -69,11 +85,11 @@ def parse_json(text: str | None, schema: dict[str, Any]) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise Invalid("invalid_json", f"not JSON ({err.msg} at {err.pos}): {text[:80]!r}") from None
-    try:
-        jsonschema.validate(data, schema)
-    except jsonschema.ValidationError as err:
+    # the error jsonschema.validate would raise: the best match among all of them
+    err = jsonschema.exceptions.best_match(schema_validator(schema).iter_errors(data))
+    if err is not None:
         where = "/".join(str(p) for p in err.absolute_path) or "reply"
-        raise Invalid("schema_violation", f"{where}: {err.message[:160]}") from None
+        raise Invalid("schema_violation", f"{where}: {err.message[:160]}")
     return data
 
 
