@@ -10,7 +10,7 @@ HTML page, REST API item, plugin_information reply, readme.txt or handbook Markd
 (see `commands.inspect`).
 
 `wpqa crawl --sources FILE.yaml --out DIR [--max-pages N]` runs the scrape stage's
-spider on any sources file (see `scraping.crawl`).
+spider on any sources file (see `commands.crawl`).
 
 `wpqa export-data` writes the splits for other trainers (ShareGPT, Alpaca, messages,
 prompt/completion, an axolotl config, a `trl sft` command; see `commands.trainer_exports`).
@@ -23,8 +23,8 @@ ORG/NAME [--dry-run]` work on the trained adapter (see `commands.export`, `comma
 `wpqa curate [--dry-run]` runs the generate stage with params.yaml's `generate.backend`;
 `--dry-run` prints the LLM requests, tokens and cost a run would need, and sends nothing.
 `wpqa review export|import` writes a review sheet and merges a filled one into
-`data/review/decisions.jsonl` (see `curation.review`); `wpqa diff REV_A REV_B` lists the
-items that changed between two versions of the splits (see `curation.versions`);
+`data/review/decisions.jsonl` (see `commands.review`); `wpqa diff REV_A REV_B` lists the
+items that changed between two versions of the splits (see `commands.diff`);
 `wpqa publish --repo-id ORG/NAME [--dry-run]` pushes `data/hf/` to the Hub
 (see `commands.publish`).
 """
@@ -144,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["inspect"]:  # its own parser, so that `wpqa inspect --help` reaches it
         from commands.inspect import inspect_command
         return inspect_command(argv[1:])
-    if argv[:1] == ["crawl"]:  # the same: `wpqa crawl --help` is scraping.crawl's
-        from scraping.crawl import crawl_command
+    if argv[:1] == ["crawl"]:  # the same: `wpqa crawl --help` is commands.crawl's
+        from commands.crawl import crawl_command
         return crawl_command(argv[1:])
     if argv[:1] == ["export"]:
         from commands.export import export_command
@@ -163,10 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         from commands.openai_ft import openai_ft_command
         return openai_ft_command(argv[1:])
     if argv[:1] == ["review"]:
-        from curation.review import review_command
+        from commands.review import review_command
         return review_command(argv[1:])
     if argv[:1] == ["diff"]:
-        from curation.versions import diff_command
+        from commands.diff import diff_command
         return diff_command(argv[1:])
     if argv[:1] == ["publish"]:
         from commands.publish import publish_command

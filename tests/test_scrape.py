@@ -954,7 +954,7 @@ def test_real_rest_items_and_readmes_crawl_as_the_live_profile_would(tmp_path):
             "plugin_readmes": {"kind": "readme", "url": origin + "/svn/{slug}/trunk/readme.txt",
                                "slugs": sorted(readmes)},
         }}), encoding="utf-8")
-        proc = subprocess.run([sys.executable, "-m", "scraping.crawl", "--sources", str(sources),
+        proc = subprocess.run([sys.executable, "-m", "commands.crawl", "--sources", str(sources),
                                "--out", str(tmp_path / "out"), "--no-cache"],
                               cwd=REPO, capture_output=True, text=True, timeout=CRAWL_TIMEOUT_S)
     finally:

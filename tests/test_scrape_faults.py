@@ -220,7 +220,7 @@ def write_sources(path: Path, body: dict) -> Path:
 def run_crawl_command(tmp: Path, sources: Path, *args: str, timeout: float = 60
                       ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "scraping.crawl", "--sources", str(sources), "--out",
+        [sys.executable, "-m", "commands.crawl", "--sources", str(sources), "--out",
          str(tmp / "out"), "--cache-dir", str(tmp / "cache"), *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
@@ -471,7 +471,7 @@ def test_an_interrupted_crawl_resumes_without_refetching(tmp_path):
                 "crawl": {"min_download_delay": 0},
                 "sources": {"docs": {"kind": "html", "start_urls": [server.base_url + "/docs/"],
                                      "allow": ["/docs/"]}}})
-            args = [sys.executable, "-m", "scraping.crawl", "--sources", str(sources),
+            args = [sys.executable, "-m", "commands.crawl", "--sources", str(sources),
                     "--out", str(tmp_path / "out"), "--job-dir", str(tmp_path / "job"),
                     "--no-cache"]
             first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE,
