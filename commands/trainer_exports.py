@@ -70,15 +70,11 @@ FORMATS: dict[str, Callable[[QAPair], dict[str, Any]]] = {
 PLAIN_TEMPLATE = "plain_prompt.jinja"
 
 
-def lora_targets(params: Params, model_type: str) -> list[str] | str:
-    return resolve_target_modules(params.train.target_modules, model_type)
-
-
 def axolotl_config(params: Params, ref: BaseRef, model_type: str, num_layers: int,
                    chat: bool, data_dir: str) -> dict[str, Any]:
     """An axolotl QLoRA config equal to the train stage's run on the exported files."""
     t = params.train
-    targets = lora_targets(params, model_type)
+    targets = resolve_target_modules(t.target_modules, model_type)
     # The base's own chat template, or the plain prompt as one; loss on the answer only.
     dataset = {"path": f"{data_dir}/messages/train.jsonl", "ds_type": "json",
                "type": "chat_template", "field_messages": "messages",
@@ -125,7 +121,7 @@ def trl_sft_args(params: Params, ref: BaseRef, model_type: str, data_dir: str,
                  chat: bool) -> list[str]:
     """`trl sft` arguments for the train stage's run on `prompt_completion/`."""
     t = params.train
-    targets = lora_targets(params, model_type)
+    targets = resolve_target_modules(t.target_modules, model_type)
     args = ["--model_name_or_path", ref.model,
             *(["--model_revision", ref.revision] if ref.revision else []),
             "--dataset_name", f"{data_dir}/prompt_completion",

@@ -203,8 +203,9 @@ def evidence_blocks(final: list[dict[str, Any]], sources: dict[str, str]) -> lis
     rows = [(row, sources[row["section_id"]]) for row in final if row["section_id"] in sources]
     if not rows:
         return [Para("No sections found (data/interim/sections.jsonl): evidence not shown.")]
-    steps = [passage for row, source in rows for passage in step_evidence(row, source)]
-    unsupported = [row["id"] for row, source in rows if None in step_evidence(row, source)]
+    passages = {row["id"]: step_evidence(row, source) for row, source in rows}
+    steps = [passage for found in passages.values() for passage in found]
+    unsupported = [item_id for item_id, found in passages.items() if None in found]
     named = sum(len(ui_strings(row["answer"])) for row, _ in rows)
     invented = [(row["id"], label) for row, source in rows
                 for label in invented_ui_labels(row["answer"], source)]
