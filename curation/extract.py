@@ -33,6 +33,7 @@ from tqdm import tqdm
 from curation.markdown_html import markdown_to_html
 from curation.readme import parse_readme, section_html
 from wpqa.io import read_jsonl, write_json, write_jsonl
+from wpqa.pattern import reads_as_code
 from wpqa.params import ExtractParams, load_params_or_exit
 from wpqa.records import Page, RejectedRow, Section, content_hash, from_row, reason_counts, to_row
 
@@ -97,9 +98,13 @@ def clean_text(node: Tag | str) -> str:
     text = _SPACE.sub(" ", text).strip()
     # get_text(" ") puts a space before punctuation that followed an inline tag (not before
     # a name that starts with a dot, such as `.htaccess`).
-    text = re.sub(r" ([.,;:!?)]+)(?=\s|$)", r"\1", text).replace("( ", "(")
-    # …and inside curly quotes around an inline tag: “ Search ” → “Search”.
-    return re.sub(r"([“‘]) (?=\S)", r"\1", re.sub(r"(?<=\S) ([”’])", r"\1", text))
+    # Code spans (`git rm -r .`) are kept as written.
+    parts = re.split(r"(`[^`\n]+`)", text)
+    for index in range(0, len(parts), 2):
+        part = re.sub(r" ([.,;:!?)]+)(?=\s|$)", r"\1", parts[index]).replace("( ", "(")
+        # …and inside curly quotes around an inline tag: “ Search ” → “Search”.
+        parts[index] = re.sub(r"([“‘]) (?=\S)", r"\1", re.sub(r"(?<=\S) ([”’])", r"\1", part))
+    return "".join(parts)
 
 
 def list_items(node: Tag) -> tuple[list[str], bool, int]:
@@ -242,6 +247,33 @@ def numbered_step(text: str, heading: bool = False) -> tuple[int, str] | None:
     if not STEP_WORD.match(text.strip()) and (not words or not words[0].isalpha()):
         return None  # "2019. …" or "3) 4)" are not steps
     return number, words or text.strip()
+
+
+_PROSE_STEP = re.compile(r"^\s*(\d{1,2})[.)]\s+(\S.*)$")
+
+
+def prose_steps(text: str) -> tuple[str, list[str]] | None:
+    """(intro, steps) of a code block that holds prose with numbered lines ("… follow these
+    steps: 1. Test your plugin. 2. Fix any bugs …"), or None for code.
+
+    Every line must read as prose, the numbered lines must run 1, 2, 3 … to the end, and
+    the text before them (the intro) must be sentences, not code.
+    """
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    first = next((i for i, line in enumerate(lines) if _PROSE_STEP.match(line)), None)
+    if first is None or len(lines) - first < 2:
+        return None
+    steps = []
+    for expected, line in enumerate(lines[first:], start=1):
+        match = _PROSE_STEP.match(line)
+        if not match or int(match.group(1)) != expected or reads_as_code(match.group(2)) \
+                or not match.group(2)[0].isalpha():
+            return None
+        steps.append(match.group(2))
+    intro = " ".join(lines[:first])
+    if intro and (reads_as_code(intro) or not re.search(r"[A-Za-z]{3,}\s+[a-z]{2,}\s+[a-z]{2,}", intro)):
+        return None
+    return intro, steps
 
 
 def _add_numbered_step(draft: _Draft, number: int, words: str, intro: str = "",
@@ -400,6 +432,17 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
             draft.open_unordered = bool(items)
             draft.last_paragraph = ""
         elif name in ("pre", "code") or "wp-block-code" in (node.get("class") or []):
+            prose = prose_steps(node.get_text())
+            if prose:  # a notice quoted in a code block: "please follow these steps: 1. Test …"
+                intro, steps = prose
+                if intro:
+                    current().paragraphs.append(intro)
+                current().ordered_lists.append(steps)
+                current().list_meta.append({"intro": intro, "links": 0, "code": False,
+                                            "numbered_text": True})
+                current().open_ordered = current().open_unordered = False
+                current().last_paragraph = ""
+                return
             current().has_code = True
             current().open_ordered = current().open_unordered = False
             if current().list_meta and current().ordered_lists:

@@ -13,6 +13,7 @@ section is considered. What is not a procedure is rejected with a reason of its 
 | `option_list` | "Term – what it means" items, parameters |
 | `choice_list` | ways, types or kinds to choose from ("There are four ways to …") |
 | `advice_list` | good habits under "Best practices" or "Tips" ("Always escape output") |
+| `code_reference` | what a function or hook does, under a heading that names it (`acf_strlen()`) |
 | `not_actions` | items that describe rather than instruct |
 | `causes_not_fixes` | a stated problem over a list of causes or symptoms |
 | `needs_code` | a step that cannot be followed without a code block |
@@ -65,10 +66,12 @@ wrap cherry-pick checkout commit merge rebase tag bump release announce publish 
 scaffold rearrange personalize personalise paginate bootstrap render query fetch cache sanitize
 escape internationalize prefix enqueue dequeue deregister unregister reorder resubmit retry
 reconnect regenerate rewrite reply moderate approve spam unspam trash restore embed feature
+detect process handle implement invoke execute inspect compile fork append prepend parse
+serialize unserialize encode decode echo listen trigger dispatch subscribe unsubscribe observe
 """.split())
 NOUN_VERBS = frozenset("""
 block list name link style color colour group format view design order display feature note
-document point pin type print answer call hook map tag control pull checkout
+document point pin type print answer call hook map tag control pull checkout process fork echo
 """.split())
 _COPULAS = frozenset("is are was were does do did doesn't don't isn't aren't won't can't cannot "
                      "has have keeps fails".split())
@@ -169,7 +172,7 @@ _FUNCTION_WORDS = frozenset("a an the of to in on for and or with from your my u
 PRONOUN_OBJECTS = frozenset("it this that them these those one so".split())
 # Not procedures: these sections are not worth an LLM call in the hybrid backend either.
 NOT_PROCEDURE = frozenset(("toc", "link_list", "shortcut_list", "file_list", "option_list", "choice_list",
-                           "advice_list",
+                           "advice_list", "code_reference",
                            "not_actions", "causes_not_fixes", "unordered_list_not_steps"))
 _PRONOUNS_TO_READER = {"my": "your", "i": "you", "mine": "yours", "myself": "yourself", "me": "you"}
 _SUBJECT_AFTER = frozenset("and or but if when so that because where until once while then".split())
@@ -587,6 +590,8 @@ def list_problem(items: list[str], meta: dict, heading: str) -> str | None:
         return "file_list"
     if share(lambda i: _is_option(i) and OPTION_ITEM.match(i).group(1).strip().startswith("`")) >= 0.5:
         return "option_list"  # parameters: "`$hook` – the hook's name"
+    if names_code(_clean_heading(heading)):
+        return "code_reference"  # "acf_strlen()" over "Unslash the string, …": what the code does
     if _CHOICES.search(str(meta.get("intro") or "")):
         return "choice_list"  # "There are four ways to add an image:" — pick one, not all
     if _ADVICE_HEADING.match(_clean_heading(heading)) or share(
@@ -595,7 +600,7 @@ def list_problem(items: list[str], meta: dict, heading: str) -> str | None:
     actions = share(lambda i: is_action(i) or is_command(i))
     broad = share(lambda i: is_action(i) or is_command(i) or has_action(i) or _instructs_inside(i)
                   or bool(meta.get("numbered_text")) and base_verb(first_word(i)[0] + "") is not None)
-    procedure = (actions >= 0.5 or broad >= 0.7 and actions >= 0.2
+    procedure = (actions >= 0.5 or broad >= 0.7 and actions >= 0.2 or broad == 1 and count >= 2 and says_task(heading)
                  or meta.get("step_marked") and broad >= 0.3)
     if not procedure:
         return "option_list" if share(_is_option) >= 0.5 else "not_actions"
@@ -605,11 +610,32 @@ def list_problem(items: list[str], meta: dict, heading: str) -> str | None:
     return None
 
 
+_SAYS_TASK = re.compile(r"^(?:how (?:do i|can i|to)|steps? to|to)\s+([\w’'-]+)", re.IGNORECASE)
+
+
+def says_task(heading: str) -> bool:
+    """"How to add a block", "Steps to embed a video": the heading says a procedure follows,
+    so items that instruct inside a description ("The block can be added by clicking …,
+    then search for it") are its steps."""
+    match = _SAYS_TASK.match(_clean_heading(heading))
+    return bool(match) and match.group(1).lower() in ACTION_VERBS
+
+
+# A heading that is one code name: a function, hook, method or class ("acf_strlen()",
+# "wp_enqueue_script", "WP_Query::get_posts", "useBlockProps").
+_CODE_SYMBOL = re.compile(r"`?[$\\]?[A-Za-z_][\w\\]*(?:(?:::|->|\.)[A-Za-z_]\w*)*(?:\(\))?`?")
+
+
+def names_code(heading: str) -> bool:
+    """One code name and nothing else; a plain word ("Installation") is not one."""
+    return bool(_CODE_SYMBOL.fullmatch(heading)) and bool(re.search(r"[_$\\`]|\(\)|::|->|^[a-z]+[A-Z]", heading))
+
+
 # An intro that offers a choice or describes kinds: its items are not done one after another.
 _CHOICES = re.compile(r"\b(two|three|four|five|several|many|multiple|different|various|a few|the following)\s+"
                       r"(major\s+|main\s+|basic\s+|primary\s+|different\s+)?(ways|types|kinds|sets|things|"
                       r"reasons|parameters|arguments|characteristics|benefits|advantages|methods|options|"
-                      r"approaches|categories|purposes|levels|modes)\b", re.IGNORECASE)
+                      r"approaches|categories|purposes|levels|modes|pieces|parts|components|concepts)\b", re.IGNORECASE)
 _ADVICE_HEADING = re.compile(r"^(best practices?|tips( and tricks)?|recommendations?|guidelines|"
                              r"dos and don[’']?ts|things to (know|remember|consider)|considerations|"
                              r"good practices?|general advice|rules of thumb)$", re.IGNORECASE)

@@ -281,3 +281,31 @@ def test_wpqa_inspect_command_line():
                                capture_output=True, text=True, cwd=ROOT, timeout=120).stdout
     assert "--body-selector" in help_text
 
+
+
+def test_steps_quoted_in_a_code_block_become_a_list_and_code_stays_code():
+    from curation.extract import prose_steps
+    notice = ("Your site has no sitemap yet. To add one, please follow these steps.\n\n"
+              "1. Open the SEO screen.\n2. Turn on the sitemap.\n3. Save the settings.\n")
+    assert prose_steps(notice) == ("Your site has no sitemap yet. To add one, please follow these steps.",
+                                   ["Open the SEO screen.", "Turn on the sitemap.", "Save the settings."])
+    assert prose_steps("$count = 2;\n1. first\n2. second") is None  # code before the lines
+    assert prose_steps("// the loop\n1. call next();\n2. return $post;") is None
+    assert prose_steps("1. Open the screen.\n3. Save.") is None  # numbers must run on
+    page = Page(url="https://docs.example.test/seo/", status=200, headers={}, source="documentation",
+                kind="rest_item", meta={"title": "SEO"},
+                body=f"<h2>Sitemaps</h2><p>You may see this notice:</p><pre><code>{notice}</code></pre>"
+                     "<h2>Code</h2><p>Add this line to the functions file of the theme:</p>"
+                     "<pre><code>add_filter( 'x', 'y' );</code></pre>")
+    sections, _ = extract_sections(page, ExtractParams(min_section_words=3))
+    by_heading = {s.heading: s for s in sections}
+    assert by_heading["Sitemaps"].ordered_lists == [["Open the SEO screen.", "Turn on the sitemap.",
+                                                     "Save the settings."]]
+    assert not by_heading["Sitemaps"].has_code
+    assert by_heading["Code"].ordered_lists == [] and by_heading["Code"].has_code
+
+
+def test_clean_text_keeps_code_spans_as_written():
+    from curation.extract import clean_text
+    assert clean_text("Remove all files: `git rm -r .` .") == "Remove all files: `git rm -r .`."
+    assert clean_text("Click “ Save ” ( once )") == "Click “Save” (once)"

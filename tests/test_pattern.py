@@ -60,6 +60,10 @@ def test_a_short_terminal_command_is_a_step_a_long_one_is_code():
     assert "no_code" in rules(steps.replace("git cherry-pick", "pick one of"))
     long = "`git log --oneline --graph --all --decorate --color --stat --reverse`"
     assert "no_code" in rules(steps.replace("`git push`", long))
+    # a quoted argument is one word to the shell, however long the message
+    message = '`git commit -m "Merge the changes published in the plugin release"`'
+    assert rules(steps.replace("`git push`", message)) == []
+    assert "no_code" in rules(steps.replace("`git push`", message.replace('"', "")))
 
 
 def test_inline_names_are_not_code_or_markup():

@@ -30,6 +30,8 @@ WITH_PROCEDURES = [
     "articles-10844598", "articles-10851298", "articles-11032107", "articles-11289129",
     "articles-11640106", "articles-13004478", "articles-13069582", "articles-13355125",
     "articles-14179888", "articles-15127782", "articles-15491343",
+    # steps in a description under "How to …", steps quoted in a code block, developer verbs
+    "articles-13658820", "plugin-handbook-152747", "plugin-handbook-25263",
 ]
 WITHOUT_PROCEDURES = [
     "adv-admin-handbook-148820", "apis-handbook-129272", "blocks-handbook-134450",

@@ -149,6 +149,10 @@ def test_numbered_step_paragraphs_and_step_headings():
      "not_actions"),
     ("<h2>The menu does not save</h2><ul><li>The server timed out.</li><li>A plugin conflict.</li></ul>",
      "causes_not_fixes"),
+    ("<h2>menu_label_length()</h2><ol><li>Strip the tags from the label.</li><li>Decode the entities.</li>"
+     "<li>Count the characters.</li></ol>", "code_reference"),
+    ("<h2>Building a menu</h2><p>A menu author needs a few pieces:</p><ol><li>A list of links.</li>"
+     "<li>Add a location for the menu in the theme.</li></ol>", "choice_list"),
 ])
 def test_not_procedures_are_rejected_with_their_kind(body, reason):
     _, items, rejected = generate(body)
@@ -241,3 +245,31 @@ def test_rules_hold_back_a_section_that_addresses_a_model(planted):
         _, items, rejected = generate(body)
         assert items == []
         assert [r.reason for r in rejected] == ["suspected_injection"]
+
+
+def test_items_that_instruct_inside_a_description_under_a_how_to_heading():
+    items = ("<ol><li>The menu block can be added by clicking the inserter. Search for Navigation "
+             "and add it to the header.</li><li>Once you add the block, you can pick the menu "
+             "to show.</li></ol>")
+    _, [qa], _ = generate(f"<h2>How to add a menu block</h2>{items}")
+    assert qa.question == "How do I add a menu block?" and len(answer_steps(qa)) == 2
+    # The same items under a heading that names no task describe, and are not steps.
+    _, found, rejected = generate(f"<h2>The menu block</h2>{items}")
+    assert found == [] and {r.reason for r in rejected} == {"not_actions"}
+
+
+def test_a_heading_that_names_code_is_not_a_plain_word():
+    from curation.rules import names_code
+    assert all(names_code(h) for h in ("acf_strlen()", "WP_Query::get_posts", "useBlockProps", "$wpdb"))
+    assert not any(names_code(h) for h in ("Installation", "WordPress", "GitHub", "Block editor"))
+    # A plain one-word heading over steps stays a procedure.
+    _, [qa], _ = generate("<h2>Installation</h2><ol><li>Upload the plugin folder.</li>"
+                          "<li>Activate the plugin on the Plugins screen.</li></ol>")
+    assert qa.kind == "steps"
+
+
+def test_developer_verbs_open_steps():
+    _, [qa], _ = generate("<h2>Custom events</h2><p>The basic process is:</p><ol><li>Add a field to "
+                          "the data sent.</li><li>Detect the field on the server.</li><li>Process the "
+                          "returned data in the browser.</li></ol>")
+    assert answer_steps(qa)[1:] == ["Detect the field on the server.", "Process the returned data in the browser."]

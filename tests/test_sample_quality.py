@@ -64,3 +64,16 @@ def test_code_procedures_are_not_accepted(curated):
     assert score_items(items, only_code).procedures_found == 0
     # Where the rules took them for steps, the gate stopped them on the no_code rule.
     assert all("no_code" in q["failed_rules"] or "item_length" in q["failed_rules"] for q in quarantine)
+
+
+def test_an_item_claims_the_procedure_closest_in_length_when_shares_tie():
+    six = [f"Step number {n} of the release." for n in range(1, 7)]
+    eleven = [f"Prepare part {n} first." for n in range(1, 6)] + six
+    label = page_label(label_row("p", "s", [
+        {"heading_path": ["Sync"], "kind": "steps", "steps": eleven},
+        {"heading_path": ["Fix"], "kind": "steps", "steps": six}]))
+    answer = lambda steps: "Do this:\n" + "\n".join(f"{n}. {s}" for n, s in enumerate(steps, 1))  # noqa: E731
+    items = [item_to_score("a", "p", "steps", answer(six)), item_to_score("b", "p", "steps", answer(eleven))]
+    score = score_items(items, [label])
+    # Both share all six steps with each procedure; each claims its own.
+    assert (score.procedures_found, score.misses, score.completeness_sum) == (2, [], 2.0)

@@ -182,8 +182,9 @@ def score_items(items: Iterable[ItemToScore], labels: Iterable[PageLabel],
     """Score accepted items on labelled pages against those pages' procedures.
 
     - An item matches a procedure of its page when at least half the steps of the
-      shorter of the two are shared, in order. Each procedure is matched by its best
-      item; every further item matching the same procedure is a duplicate, not a hit.
+      shorter of the two are shared, in order (ties go to the procedure closest in
+      length, then the first). Each procedure is matched by its best item; every
+      further item matching the same procedure is a duplicate, not a hit.
     - recall: labelled procedures matched by an item;
     - precision: items (on labelled pages) that match a labelled procedure;
     - completeness: over matched procedures, the share of the procedure's steps that the
@@ -201,13 +202,14 @@ def score_items(items: Iterable[ItemToScore], labels: Iterable[PageLabel],
         page_items = sorted(by_page.get(label.page, []), key=lambda i: i.item_id)
         claimed: dict[str, int] = {}  # item id -> index of the procedure it matched best
         for item in page_items:
-            best, best_share = None, 0.0
-            for index, proc in enumerate(label.procedures):
-                share = match_share(item, proc)
-                if share >= 0.5 and share > best_share:
-                    best, best_share = index, share
-            if best is not None:
-                claimed[item.item_id] = best
+            # Among procedures sharing as much, the one closest in length: six steps a
+            # page repeats inside a longer procedure are still the six-step procedure.
+            fits = [((share, ordered_overlap(list(item.steps), proc.steps)
+                      / max(len(item.steps), len(proc.steps))), index)
+                    for index, proc in enumerate(label.procedures)
+                    if (share := match_share(item, proc)) >= 0.5]
+            if fits:
+                claimed[item.item_id] = max(fits, key=lambda fit: (fit[0], -fit[1]))[1]
         for index, proc in enumerate(label.procedures):
             if skip_code and proc.code:
                 continue

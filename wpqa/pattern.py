@@ -57,8 +57,19 @@ def _statement_code(text: str) -> str:
     Short inline code names a file, option or menu, and a short terminal command is a
     step; arguments, assignments and blocks are code."""
     return next((c for c in _INLINE_CODE.findall(text)
-                 if _INLINE_STATEMENT.search(c) or len(c.split()) > (
+                 if _INLINE_STATEMENT.search(c) or _command_words(c) > (
                      MAX_COMMAND_WORDS if _SHELL_COMMAND.match(c) else MAX_INLINE_CODE_WORDS)), "")
+
+
+def _command_words(code: str) -> int:
+    """Words of a code span; in a terminal command a quoted argument (`git commit -m "…"`)
+    is one word, as the shell reads it."""
+    if _SHELL_COMMAND.match(code):
+        code = _QUOTED_ARGUMENT.sub("arg", code)
+    return len(code.split())
+
+
+_QUOTED_ARGUMENT = re.compile(r"\"[^\"]*\"|'[^']*'")
 
 
 def reads_as_code(text: str) -> bool:
