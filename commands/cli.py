@@ -121,7 +121,10 @@ def curate_command(args: argparse.Namespace, out=sys.stdout) -> int:
     est = estimate_run(sections, gen, params.pattern, cache)
     llm = gen.llm
     cap = f"${llm.max_usd:.2f}" if llm.max_usd else "none"
-    print(f"wpqa curate --dry-run: backend {gen.backend}, model {llm.model} at {llm.base_url}\n"
+    mode = (f"batch (the Batch API at {llm.batch_price_share:g} of the online price)"
+            if llm.mode == "batch" else "online")
+    print(f"wpqa curate --dry-run: backend {gen.backend}, model {llm.model} at {llm.base_url}, "
+          f"mode {mode}\n"
           f"  sections: {est['sections_in']} in, {est['sections_llm']} to the LLM "
           f"({est['sections_rules']} by rules), {est['suspected_injection']} skipped as "
           f"suspected_injection\n"

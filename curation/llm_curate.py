@@ -306,6 +306,7 @@ def curate_with_llm(sections: list[Section], rules_items: list[QAPair], params: 
     from tqdm import tqdm
 
     prompts = Prompts.load()
+    client.progress = progress
 
     async def run_all() -> list[Outcome]:
         async with client.session():
@@ -315,7 +316,9 @@ def curate_with_llm(sections: list[Section], rules_items: list[QAPair], params: 
             # A chain makes one request at a time; at most `concurrency` chains run, so a
             # started section finishes before new ones start (and the budget, when it runs
             # out, leaves complete items rather than many half-done ones).
-            chains = asyncio.Semaphore(params.llm.concurrency)
+            # In batch mode every chain runs at once: each round of requests is one batch.
+            chains = asyncio.Semaphore(params.llm.concurrency if params.llm.mode == "online"
+                                       else max(1, len(sections) + len(rules_items)))
 
             async def one(coro):
                 async with chains:

@@ -17,7 +17,9 @@ Routes live in one table, `ScriptedOpenAI.routes` (method, path) -> handler, plu
 chat completions and models it serves the fine-tuning API the `openai` SDK calls: file
 uploads (multipart `/v1/files`), fine-tuning jobs (create, retrieve, cancel), their
 events (a metrics event per step) and checkpoints; a job advances one phase per
-retrieve, so a polling client sees it queue, run and finish.
+retrieve, so a polling client sees it queue, run and finish. It also serves the Batch API
+(`/v1/batches`, file content downloads): a batch runs its lines through the chat route
+when polled, and can be made to expire part way.
 
     with ScriptedOpenAI(responder=lambda body: '{"ok": true}', latency=0.2) as server:
         client = AsyncOpenAI(base_url=server.base_url, api_key="x")
@@ -104,6 +106,7 @@ class ScriptedOpenAI:
             ("GET", "/v1/models"): self.list_models,
             ("POST", "/v1/files"): self.create_file,
             ("POST", "/v1/fine_tuning/jobs"): self.create_job,
+            ("POST", "/v1/batches"): self.create_batch,
         }
         # Routes with an id in the path: (method, regex) -> handler(request, match).
         self.pattern_routes: list[tuple[str, re.Pattern, Callable]] = [
@@ -111,6 +114,8 @@ class ScriptedOpenAI:
             ("GET", re.compile(r"/v1/fine_tuning/jobs/([\w-]+)/events"), self.job_events),
             ("GET", re.compile(r"/v1/fine_tuning/jobs/([\w-]+)/checkpoints"), self.job_checkpoints),
             ("POST", re.compile(r"/v1/fine_tuning/jobs/([\w-]+)/cancel"), self.cancel_job),
+            ("GET", re.compile(r"/v1/batches/([\w-]+)"), self.retrieve_batch),
+            ("GET", re.compile(r"/v1/files/([\w-]+)/content"), self.file_content),
         ]
         # Files and fine-tuning jobs (see the fine-tuning routes below).
         self.files: dict[str, dict[str, Any]] = {}
@@ -118,6 +123,10 @@ class ScriptedOpenAI:
         self.job_events_log: dict[str, list[dict[str, Any]]] = {}
         self.job_checkpoints_log: dict[str, list[dict[str, Any]]] = {}
         self.fail_jobs = False  # True: jobs end as failed (a bad training file, say)
+        # Batches (see the batch routes below).
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.batch_expire_after: int | None = None  # lines run before a batch expires; None: never
+        self.batch_polls_to_finish = 2  # retrieves a batch stays in_progress
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -269,19 +278,102 @@ class ScriptedOpenAI:
     def create_file(self, request: LoggedRequest) -> ServerReply:
         form = request.body if isinstance(request.body, dict) else {}
         upload = form.get("file")
-        if not isinstance(upload, dict) or form.get("purpose") != "fine-tune":
+        if not isinstance(upload, dict) or form.get("purpose") not in ("fine-tune", "batch"):
             return ServerReply(status=400, raw=_error_body(
-                "a multipart 'file' and purpose 'fine-tune' are required", "invalid_request_error"))
+                "a multipart 'file' and purpose 'fine-tune' or 'batch' are required",
+                "invalid_request_error"))
+        return ServerReply(raw=json.dumps(self._file_object(
+            self._store_file(upload["filename"], upload["content"], form["purpose"]))))
+
+    def _store_file(self, filename: str, content: str, purpose: str) -> str:
         with self._lock:
             file_id = f"file-{len(self.files) + 1}"
-            self.files[file_id] = {"filename": upload["filename"], "content": upload["content"]}
-        return ServerReply(raw=json.dumps(self._file_object(file_id)))
+            self.files[file_id] = {"filename": filename, "content": content, "purpose": purpose}
+        return file_id
 
     def _file_object(self, file_id: str) -> dict[str, Any]:
         stored = self.files[file_id]
         return {"id": file_id, "object": "file", "bytes": len(stored["content"]),
-                "created_at": 0, "filename": stored["filename"], "purpose": "fine-tune",
+                "created_at": 0, "filename": stored["filename"], "purpose": stored["purpose"],
                 "status": "processed"}
+
+    def file_content(self, request: LoggedRequest, file_id: str) -> ServerReply:
+        stored = self.files.get(file_id)
+        if stored is None:
+            return ServerReply(status=404, raw=_error_body(f"no file {file_id}", "not_found"))
+        return ServerReply(raw=stored["content"], headers={"Content-Type": "application/octet-stream"})
+
+    # ---- batches ---------------------------------------------------------------------
+    # As documented for the Batch API: a JSONL input file of {custom_id, method, url, body}
+    # lines; the batch goes validating -> in_progress (for `batch_polls_to_finish`
+    # retrieves) -> completed, or expired when `batch_expire_after` is set (the lines
+    # after that many get a `batch_expired` error). Each line is answered by the chat
+    # completions route (responder and scripted faults alike); a 200 goes to the output
+    # file, anything else to the error file, both as {id, custom_id, response, error}.
+    def create_batch(self, request: LoggedRequest) -> ServerReply:
+        body = request.body if isinstance(request.body, dict) else {}
+        if body.get("input_file_id") not in self.files or body.get("endpoint") != "/v1/chat/completions" \
+                or body.get("completion_window") != "24h":
+            return ServerReply(status=400, raw=_error_body(
+                "a known input_file_id, endpoint /v1/chat/completions and completion_window 24h "
+                "are required", "invalid_request_error"))
+        lines = [json.loads(x) for x in self.files[body["input_file_id"]]["content"].splitlines() if x.strip()]
+        ids = [line.get("custom_id") for line in lines]
+        if len(set(ids)) != len(ids) or any(line.get("url") != "/v1/chat/completions" for line in lines):
+            return ServerReply(status=400, raw=_error_body(
+                "custom_id must be unique and every url /v1/chat/completions", "invalid_request_error"))
+        with self._lock:
+            batch_id = f"batch-{len(self.batches) + 1}"
+            self.batches[batch_id] = {
+                "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "errors": None,
+                "input_file_id": body["input_file_id"], "completion_window": "24h",
+                "status": "validating", "output_file_id": None, "error_file_id": None,
+                "created_at": 0, "metadata": body.get("metadata"),
+                "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+                "_lines": lines, "_polls": 0}
+        return ServerReply(raw=json.dumps(self._public(self.batches[batch_id])))
+
+    def retrieve_batch(self, request: LoggedRequest, batch_id: str) -> ServerReply:
+        with self._lock:
+            batch = self.batches.get(batch_id)
+        if batch is None:
+            return ServerReply(status=404, raw=_error_body(f"no batch {batch_id}", "not_found"))
+        if batch["status"] == "validating":
+            batch["status"] = "in_progress"
+        elif batch["status"] == "in_progress":
+            batch["_polls"] += 1
+            if batch["_polls"] >= self.batch_polls_to_finish:
+                self._run_batch(batch)
+        return ServerReply(raw=json.dumps(self._public(batch)))
+
+    def _run_batch(self, batch: dict[str, Any]) -> None:
+        output, errors = [], []
+        for n, line in enumerate(batch["_lines"]):
+            record = {"id": f"batch_req_{batch['id']}_{n}", "custom_id": line["custom_id"]}
+            if self.batch_expire_after is not None and n >= self.batch_expire_after:
+                errors.append({**record, "response": None, "error": {
+                    "code": "batch_expired",
+                    "message": "This request could not be executed before the completion window expired."}})
+                continue
+            logged = LoggedRequest("POST", "/v1/chat/completions", line.get("body"), {}, time.time())
+            with self._lock:
+                self.requests.append(logged)
+            reply = self.chat_completions(logged)
+            response = {"status_code": reply.status, "request_id": f"req_{n}",
+                        "body": json.loads(reply.raw) if reply.raw and reply.raw.startswith("{")
+                        and reply.raw.rstrip().endswith("}") else reply.raw}
+            (output if reply.status == 200 else errors).append({**record, "response": response,
+                                                               "error": None})
+        batch["request_counts"].update(completed=len(output), failed=len(errors))
+        expired = self.batch_expire_after is not None and self.batch_expire_after < len(batch["_lines"])
+        batch["status"] = "expired" if expired else "completed"
+        jsonl = lambda rows: "".join(json.dumps(r) + "\n" for r in rows)  # noqa: E731
+        if output:
+            batch["output_file_id"] = self._store_file(f"{batch['id']}_output.jsonl", jsonl(output),
+                                                       "batch_output")
+        if errors:
+            batch["error_file_id"] = self._store_file(f"{batch['id']}_error.jsonl", jsonl(errors),
+                                                      "batch_output")
 
     def create_job(self, request: LoggedRequest) -> ServerReply:
         body = request.body if isinstance(request.body, dict) else {}

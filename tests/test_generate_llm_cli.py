@@ -215,3 +215,26 @@ def test_budget_stop_is_clean_and_says_so(tmp_path):
     assert metrics["candidates_out"] >= 1 and metrics["rejected_budget_exhausted"] >= 1
     assert metrics["candidates_out"] + metrics["rejected_budget_exhausted"] == 8
     assert metrics["llm_cost_usd"] <= 1.5
+
+
+def test_the_stage_in_batch_mode_sends_batches_and_a_rerun_sends_nothing(tmp_path):
+    write_sections(tmp_path, SECTIONS)
+    with ScriptedOpenAI(responder=docs_model) as server:
+        write_params(tmp_path / "params.yaml", server, llm={"mode": "batch", "batch_poll_s": 0.01})
+        dry = subprocess.run([sys.executable, "-m", "commands.cli", "curate", "--dry-run",
+                              "--params", str(tmp_path / "params.yaml"),
+                              "--sections", str(tmp_path / "data/interim/sections.jsonl")],
+                             cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
+        assert "mode batch (the Batch API at 0.5 of the online price)" in dry.stdout, dry.stderr
+        done = subprocess.run(stage(tmp_path), cwd=ROOT, env=env("k"), capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert len(server.batches) == 3  # generate, judge, paraphrase: one batch per round
+        assert all(r.headers == {} for r in server.chat_requests())  # every call ran inside a batch
+        candidates = (tmp_path / "data/interim/candidates.jsonl").read_text()
+        assert "How do I schedule a post?" in candidates
+        before = len(server.requests)
+        again = subprocess.run(stage(tmp_path), cwd=ROOT, env=env("k"), capture_output=True,
+                               text=True, timeout=300)
+        assert again.returncode == 0 and len(server.requests) == before
+        assert (tmp_path / "data/interim/candidates.jsonl").read_text() == candidates

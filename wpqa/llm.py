@@ -16,6 +16,14 @@ read from an environment variable whose *name* is configured, never the key itse
   `Retry-After` honoured, 5xx / connection errors / malformed bodies retried a bounded
   number of times with exponential backoff; anything else ends as `llm_error` with a reason.
 
+- **Batch mode** (`mode="batch"`): requests go through the OpenAI Batch API at about half
+  the price. Every request the running chains are waiting on is written to one JSONL
+  file, uploaded, run as one batch, polled, and the results are mapped back by
+  `custom_id` (the cache key) into the same cache, so a re-run sends nothing. Batches are
+  recorded in the cache file: a run stopped while one is in flight polls it again instead
+  of paying twice, and requests an expired or partly failed batch did not answer go out
+  again in a new batch, only they.
+
 `run_requests(client, requests)` returns one `Reply` per `ChatRequest`, in order. A plain
 chat completion (no schema) is the simplest case; a `schema` asks for structured output
 (strict `json_schema`, falling back to JSON mode on servers that reject it). Code that
@@ -43,6 +51,10 @@ from wpqa.retry_after import retry_after_seconds
 
 DEFAULT_CACHE = Path(".cache/llm/requests.sqlite")
 CACHE_ENV = "WPQA_LLM_CACHE"  # overrides the default cache path (tests, CI)
+
+MODES = ("online", "batch")
+BATCH_ENDPOINT = "/v1/chat/completions"
+_BATCH_DONE = ("completed", "expired", "failed", "cancelled")
 
 # Reasons a Reply can fail with (snake_case, counted by the stages).
 LLM_ERROR = "llm_error"
@@ -83,11 +95,15 @@ class LLMConfig:
     price: Price = Price(0.0, 0.0)
     structured_output: str = "json_schema"  # json_schema | json_object
     default_max_tokens: int = 1024  # the output bound assumed when a request sets none
+    mode: str = "online"  # online | batch (the Batch API; `price` is then the batch price)
+    batch_poll_s: float = 30.0  # seconds between two looks at a running batch
 
     def __post_init__(self):
         if self.structured_output not in ("json_schema", "json_object"):
             raise LLMConfigError(f"structured_output: got {self.structured_output!r}; "
                                  "allowed: json_schema, json_object")
+        if self.mode not in MODES:
+            raise LLMConfigError(f"mode: got {self.mode!r}; allowed: {', '.join(MODES)}")
         if self.concurrency < 1:
             raise LLMConfigError(f"concurrency: got {self.concurrency}; allowed: a number >= 1")
 
@@ -95,12 +111,15 @@ class LLMConfig:
     def from_params(cls, params: Any, prefix: str = "generate.llm") -> "LLMConfig":
         """From a `wpqa.params.LLMParams` section (generate.llm, or another stage's)."""
         low, high = params.price(prefix)
+        if params.mode == "batch":
+            low, high = low * params.batch_price_share, high * params.batch_price_share
         return cls(base_url=params.base_url, model=params.model, api_key_env=params.api_key_env,
                    concurrency=params.concurrency, requests_per_minute=params.requests_per_minute,
                    tokens_per_minute=params.tokens_per_minute, max_retries=params.max_retries,
                    timeout_s=params.timeout_s, max_usd=params.max_usd, price=Price(low, high),
                    structured_output=params.structured_output,
-                   default_max_tokens=params.max_tokens)
+                   default_max_tokens=params.max_tokens, mode=params.mode,
+                   batch_poll_s=params.batch_poll_s)
 
     def __repr__(self) -> str:  # the key is never an attribute, but keep reprs short
         return (f"LLMConfig(base_url={self.base_url!r}, model={self.model!r}, "
@@ -194,6 +213,10 @@ class RequestCache:
             key TEXT PRIMARY KEY, model TEXT NOT NULL, endpoint TEXT NOT NULL,
             prompt_version TEXT NOT NULL, response TEXT NOT NULL,
             prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL)""")
+        # Batches sent and not yet collected: a run stopped mid-batch polls them again.
+        self.db.execute("""CREATE TABLE IF NOT EXISTS batches (
+            batch_id TEXT PRIMARY KEY, endpoint TEXT NOT NULL, model TEXT NOT NULL,
+            keys TEXT NOT NULL, open INTEGER NOT NULL)""")
 
     def get(self, key: str) -> tuple[str, Usage] | None:
         row = self.db.execute("SELECT response, prompt_tokens, completion_tokens FROM replies "
@@ -205,6 +228,19 @@ class RequestCache:
         self.db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (key, config.model, config.base_url.rstrip("/"), request.prompt_version,
                          response, usage.prompt_tokens, usage.completion_tokens))
+
+    def add_batch(self, batch_id: str, config: LLMConfig, keys: Sequence[str]) -> None:
+        self.db.execute("INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, 1)",
+                        (batch_id, config.base_url.rstrip("/"), config.model, json.dumps(list(keys))))
+
+    def open_batches(self, config: LLMConfig) -> dict[str, list[str]]:
+        """Batches sent to this endpoint and model and not collected: {batch id: keys}."""
+        rows = self.db.execute("SELECT batch_id, keys FROM batches WHERE open = 1 AND endpoint = ? "
+                               "AND model = ? ORDER BY rowid", (config.base_url.rstrip("/"), config.model))
+        return {batch_id: json.loads(keys) for batch_id, keys in rows}
+
+    def close_batch(self, batch_id: str) -> None:
+        self.db.execute("UPDATE batches SET open = 0 WHERE batch_id = ?", (batch_id,))
 
     def __len__(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
@@ -247,6 +283,7 @@ class RunStats:
     completion_tokens: int = 0
     spent_usd: float = 0.0  # paid by this client's calls (cache hits cost nothing)
     retries: int = 0
+    batches: int = 0  # batches submitted (batch mode)
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -277,6 +314,22 @@ class _Fatal(Exception):
         self.detail = detail
 
 
+@dataclass
+class _Queued:
+    """A request waiting for the next batch, and the chain awaiting its reply."""
+
+    key: str
+    request: ChatRequest
+    worst_usd: float
+    future: asyncio.Future
+
+
+@dataclass(frozen=True)
+class _BatchFailure:
+    detail: str
+    transient: bool  # expired, rate limited, a server error: worth another batch
+
+
 class LLMClient:
     """Config, cache and budget for a series of `run_requests` calls.
 
@@ -295,6 +348,7 @@ class LLMClient:
         self._max_tokens_name = "max_tokens"
         self._sleep = sleep
         self.budget_message = ""
+        self.progress = False  # batch mode: a progress bar per batch
 
     @property
     def budget_exhausted(self) -> bool:
@@ -349,9 +403,16 @@ class LLMClient:
         self._tpm = _MinuteWindow(self.config.tokens_per_minute)
         self._api = None
         self._abort: LLMConfigError | None = None
+        self._queue: list[_Queued] = []
+        self._wake = asyncio.Event()
+        dispatcher = asyncio.create_task(self._dispatch()) if self.config.mode == "batch" else None
         try:
             yield self
         finally:
+            if dispatcher is not None:
+                dispatcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await dispatcher
             if self._api is not None:
                 await self._api.close()
             self._api = None
@@ -364,6 +425,8 @@ class LLMClient:
             self.stats.cached += 1
             self._count_usage(hit)
             return hit
+        if self.config.mode == "batch":
+            return await self._ask_in_batch(request)
         async with self._gate:
             if self._abort is not None:  # an earlier request showed the settings are wrong
                 raise self._abort
@@ -413,10 +476,9 @@ class LLMClient:
         self.stats.prompt_tokens += reply.usage.prompt_tokens
         self.stats.completion_tokens += reply.usage.completion_tokens
 
-    async def _call(self, api, request: ChatRequest, rpm: _MinuteWindow,
-                    tpm: _MinuteWindow) -> Reply:
-        key = request_key(self.config, request)
-        worst = self.worst_case_usd(request)
+    def _reserve(self, key: str, worst: float) -> Reply | None:
+        """Reserve a request's worst-case cost under the cap; a refusal Reply when it would
+        pass it (that request and every later one are not sent)."""
         cap = self.config.max_usd
         if self.budget_message or (cap > 0 and self.stats.spent_usd + self._reserved_usd + worst > cap):
             if not self.budget_message:
@@ -427,6 +489,15 @@ class LLMClient:
             self.stats.budget_refused += 1
             return Reply(text=None, error=BUDGET_EXHAUSTED, detail=self.budget_message, key=key)
         self._reserved_usd += worst
+        return None
+
+    async def _call(self, api, request: ChatRequest, rpm: _MinuteWindow,
+                    tpm: _MinuteWindow) -> Reply:
+        key = request_key(self.config, request)
+        worst = self.worst_case_usd(request)
+        refused = self._reserve(key, worst)
+        if refused is not None:
+            return refused
         try:
             await rpm.acquire(1)
             await tpm.acquire(estimate_prompt_tokens(request)
@@ -471,10 +542,8 @@ class LLMClient:
                 "name": request.schema_name, "schema": request.schema, "strict": True}}
         return {"type": "json_object"}
 
-    async def _send(self, api, request: ChatRequest) -> tuple[str, Usage]:
-        """One HTTP attempt: (raw body, usage), or _Transient / _Fatal."""
-        import openai
-
+    def _request_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The chat completion body, as sent online and as a batch line's `body`."""
         kwargs: dict[str, Any] = {"model": self.config.model, "messages": list(request.messages)}
         for name in ("temperature", "top_p", "seed"):
             value = getattr(request, name)
@@ -485,6 +554,14 @@ class LLMClient:
         response_format = self._response_format(request)
         if response_format is not None:
             kwargs["response_format"] = response_format
+        return kwargs
+
+    async def _send(self, api, request: ChatRequest) -> tuple[str, Usage]:
+        """One HTTP attempt: (raw body, usage), or _Transient / _Fatal."""
+        import openai
+
+        kwargs = self._request_body(request)
+        response_format = kwargs.get("response_format")
         self.stats.sent += 1
         try:
             # The SDK's documented raw request (`client.post(path, cast_to=httpx.Response)`):
@@ -517,21 +594,206 @@ class LLMClient:
             raise _Transient(f"timeout after {self.config.timeout_s:.0f}s") from None
         except openai.APIConnectionError as err:
             raise _Transient(f"connection_error: {err.__cause__ or err}") from None
-        body = raw.text
+        return _completion(raw.text, request)
+
+    # ---- batch mode ------------------------------------------------------------------
+
+    async def _ask_in_batch(self, request: ChatRequest) -> Reply:
+        if self._abort is not None:
+            raise self._abort
+        key = request_key(self.config, request)
+        worst = self.worst_case_usd(request)
+        refused = self._reserve(key, worst)
+        if refused is not None:
+            return refused
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append(_Queued(key, request, worst, future))
+        self._wake.set()
+        return await future
+
+    async def _dispatch(self) -> None:
+        """Send what the chains wait on as one batch, again and again, for the session."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            # Let every chain run up to its next request, so that one batch carries them all
+            # (between two requests a chain only parses and reads the cache).
+            size = -1
+            while size != len(self._queue):
+                size = len(self._queue)
+                for _ in range(5):
+                    await asyncio.sleep(0)
+            queued, self._queue = self._queue, []
+            if not queued:
+                continue
+            try:
+                await self._run_batches(queued)
+            except Exception as err:  # settings (LLMConfigError) or a bug: the chains see it
+                if isinstance(err, LLMConfigError):
+                    self._abort = err
+                for item in queued:
+                    if not item.future.done():
+                        self._reserved_usd -= item.worst_usd
+                        item.future.set_exception(err)
+
+    async def _run_batches(self, queued: list[_Queued]) -> None:
+        """Answer every queued request: collect batches already in flight for them, submit
+        the rest, and send again (up to `max_retries` times) what a batch left unanswered."""
+        if self._api is None:
+            self._api = self._make_api()
+        waiting: dict[str, list[_Queued]] = {}
+        for item in queued:
+            waiting.setdefault(item.key, []).append(item)
+        for attempt in range(self.config.max_retries + 1):
+            in_flight = {batch_id: keys for batch_id, keys in self.cache.open_batches(self.config).items()
+                         if waiting.keys() & set(keys)}
+            covered = {key for keys in in_flight.values() for key in keys}
+            new = [key for key in waiting if key not in covered]
+            if new:
+                in_flight[await self._submit_batch([waiting[key][0].request for key in new], new)] = new
+            requests = {key: items[0].request for key, items in waiting.items()}
+            outcomes: dict[str, tuple[str, Usage] | _BatchFailure] = {}
+            for batch_id in in_flight:
+                outcomes.update(await self._collect_batch(batch_id, requests))
+            for key in list(waiting):
+                outcome = outcomes.get(key, _BatchFailure("not in the batch's output or error file", True))
+                if isinstance(outcome, _BatchFailure) and outcome.transient \
+                        and attempt < self.config.max_retries:
+                    continue
+                for n, item in enumerate(waiting.pop(key)):
+                    self._reserved_usd -= item.worst_usd
+                    item.future.set_result(self._batch_reply(key, outcome, paid=n == 0))
+            if not waiting:
+                return
+            self.stats.retries += len(waiting)
+
+    def _batch_reply(self, key: str, outcome: tuple[str, Usage] | _BatchFailure, paid: bool) -> Reply:
+        """The Reply for a batch outcome; the same request asked twice is paid once."""
+        if isinstance(outcome, _BatchFailure):
+            self.stats.failed += 1
+            return Reply(text=None, error=LLM_ERROR, key=key, detail=self._redact(outcome.detail))
+        body, usage = outcome
+        reply = self._reply_from_body(key, body, usage, cached=not paid)
+        if paid:
+            self.stats.spent_usd += reply.cost_usd
+        self._count_usage(reply)
+        return reply
+
+    async def _submit_batch(self, requests: list[ChatRequest], keys: list[str]) -> str:
+        lines = "".join(json.dumps({"custom_id": key, "method": "POST", "url": BATCH_ENDPOINT,
+                                    "body": self._request_body(request)}, ensure_ascii=False) + "\n"
+                        for key, request in zip(keys, requests))
+        upload = await self._batch_call(self._api.files.create, purpose="batch",
+                                        file=("wpqa-batch.jsonl", lines.encode("utf-8"), "application/jsonl"))
+        batch = await self._batch_call(self._api.batches.create, input_file_id=upload.id,
+                                       endpoint=BATCH_ENDPOINT, completion_window="24h",
+                                       metadata={"client": "wpqa"})
+        # Recorded before waiting: a run stopped now collects this batch next time.
+        self.cache.add_batch(batch.id, self.config, keys)
+        self.stats.batches += 1
+        self.stats.sent += len(keys)
+        return batch.id
+
+    async def _collect_batch(self, batch_id: str, requests: dict[str, ChatRequest]
+                             ) -> dict[str, tuple[str, Usage] | _BatchFailure]:
+        """Wait for a batch to end and store every answer in the cache at once (answers to
+        requests no longer waited on too: they are paid for); the outcomes by key."""
+        from tqdm import tqdm
+
+        bar = tqdm(desc=f"batch {batch_id}", unit="req", disable=not self.progress)
         try:
-            data = json.loads(body)
-            message = data["choices"][0]["message"]
-            if not isinstance(message, dict):
-                raise TypeError("message is not an object")
-            usage = data.get("usage") or {}
-            counted = Usage(int(usage.get("prompt_tokens") or 0),
-                            int(usage.get("completion_tokens") or 0))
-        except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise _Transient(f"malformed_response: {type(err).__name__}: {body[:80]!r}") from None
-        if not counted.total_tokens:  # servers that send no usage: count it ourselves, high
-            counted = Usage(estimate_prompt_tokens(request),
-                            estimate_tokens(message.get("content") or ""))
-        return body, counted
+            while True:
+                batch = await self._batch_call(self._api.batches.retrieve, batch_id)
+                counts = batch.request_counts
+                if counts is not None:
+                    bar.total = counts.total
+                    bar.n = counts.completed + counts.failed
+                    bar.set_postfix_str(batch.status)
+                if batch.status in _BATCH_DONE:
+                    break
+                await self._sleep(self.config.batch_poll_s)
+        finally:
+            bar.close()
+        outcomes: dict[str, tuple[str, Usage] | _BatchFailure] = {}
+        if batch.status == "failed":  # the input file itself was refused
+            errors = "; ".join(f"{e.code}: {e.message}" for e in (batch.errors.data or [])) \
+                if batch.errors else "no reason given"
+            for key in self.cache.open_batches(self.config).get(batch_id, []):
+                outcomes[key] = _BatchFailure(f"batch {batch_id} failed: {errors}", False)
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if file_id:
+                content = await self._batch_call(self._api.files.content, file_id)
+                for line in content.text.splitlines():
+                    if line.strip():
+                        key, outcome = _batch_line(json.loads(line))
+                        if not isinstance(outcome, _BatchFailure):
+                            request = requests.get(key) or ChatRequest(messages=())
+                            self.cache.put(key, self.config, request, *outcome)
+                        outcomes[key] = outcome
+        self.cache.close_batch(batch_id)
+        return outcomes
+
+    async def _batch_call(self, call: Callable, *args, **kwargs):
+        """A files or batches API call, retried on 429, 5xx and dropped connections; a
+        refusal (401, 403, 404, 400) stops the run: the Batch API is unavailable there."""
+        import openai
+
+        for attempt in range(self.config.max_retries + 1):
+            try:
+                return await call(*args, **kwargs)
+            except openai.APIStatusError as err:
+                status = err.status_code
+                if status not in (408, 429) and status < 500 or attempt == self.config.max_retries:
+                    raise LLMConfigError(self._redact(
+                        f"the Batch API call failed with http_{status}: {_error_message(err)}; "
+                        f"mode: batch needs the files and batches endpoints of the OpenAI API "
+                        f"at base_url ({self.config.base_url})")) from None
+                wait = parse_retry_after(err.response.headers)
+            except (openai.APITimeoutError, openai.APIConnectionError) as err:
+                if attempt == self.config.max_retries:
+                    raise LLMConfigError(f"the Batch API at {self.config.base_url} could not be "
+                                         f"reached: {err}") from None
+                wait = None
+            self.stats.retries += 1
+            await self._sleep(max(wait or 0.0, min(self.config.max_backoff_s,
+                                                   self.config.backoff_s * 2 ** attempt)))
+
+
+def _batch_line(row: dict[str, Any]) -> tuple[str, tuple[str, Usage] | _BatchFailure]:
+    """(custom_id, answer or failure) of one line of a batch's output or error file."""
+    key = str(row.get("custom_id"))
+    response = row.get("response") or {}
+    status = int(response.get("status_code") or 0)
+    if status == 200:
+        body = response.get("body")
+        try:
+            return key, _completion(body if isinstance(body, str) else json.dumps(body, ensure_ascii=False),
+                                    None)
+        except _Transient as err:
+            return key, _BatchFailure(err.detail, True)
+    body = response.get("body")
+    error = row.get("error") or (body.get("error") if isinstance(body, dict) else None) or {}
+    code = error.get("code") or (f"http_{status}" if status else "batch_error")
+    detail = f"{code}: {error.get('message') or 'no message'}"
+    return key, _BatchFailure(detail, code == "batch_expired" or status in (0, 408, 429) or status >= 500)
+
+
+def _completion(body: str, request: ChatRequest | None) -> tuple[str, Usage]:
+    """(body, usage) of a chat completion body; _Transient when it is not one."""
+    try:
+        data = json.loads(body)
+        message = data["choices"][0]["message"]
+        if not isinstance(message, dict):
+            raise TypeError("message is not an object")
+        usage = data.get("usage") or {}
+        counted = Usage(int(usage.get("prompt_tokens") or 0),
+                        int(usage.get("completion_tokens") or 0))
+    except (ValueError, KeyError, IndexError, TypeError) as err:
+        raise _Transient(f"malformed_response: {type(err).__name__}: {body[:80]!r}") from None
+    if not counted.total_tokens:  # servers that send no usage: count it ourselves, high
+        prompt = estimate_prompt_tokens(request) if request is not None else 0
+        counted = Usage(prompt, estimate_tokens(message.get("content") or ""))
+    return body, counted
 
 
 def _http_response_class() -> type:

@@ -92,6 +92,9 @@ class LLMParams:
     max_usd: float = 2.0  # hard cap per run; 0: no cap
     # USD per million tokens, [input, output], by model name; 0, 0 for a local server.
     prices: dict = field(default_factory=lambda: {"gpt-4o-mini": (0.15, 0.60)})
+    mode: str = "online"  # online | batch (the OpenAI Batch API: results within 24 h)
+    batch_poll_s: float = 30.0  # seconds between two looks at a running batch
+    batch_price_share: float = 0.5  # the batch price as a share of `prices` (OpenAI: half)
 
     def __post_init__(self, prefix: str = "generate.llm"):
         if not self.base_url.startswith(("http://", "https://")):
@@ -112,6 +115,11 @@ class LLMParams:
         _at_least(f"{prefix}.max_retries", self.max_retries, 0)
         _positive(f"{prefix}.timeout_s", self.timeout_s)
         _at_least(f"{prefix}.max_usd", self.max_usd, 0.0)
+        _one_of(f"{prefix}.mode", self.mode, ("online", "batch"))
+        _positive(f"{prefix}.batch_poll_s", self.batch_poll_s)
+        if not 0 < self.batch_price_share <= 1:
+            raise ParamsError(f"{prefix}.batch_price_share: got {self.batch_price_share!r}; "
+                              "allowed: a share of the online price, 0 < share <= 1")
         if not isinstance(self.prices, dict):
             raise ParamsError(f"{prefix}.prices: expected a mapping of model name to "
                               "[input_usd_per_1M, output_usd_per_1M]")
