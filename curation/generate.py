@@ -104,10 +104,9 @@ def generate_with_backend(sections: Iterable[Section], params: GenerateParams,
 
 
 def make_client(params: GenerateParams, cache_path: str | None = None):
-    from curation.llm_curate import llm_config
-    from wpqa.llm import LLMClient, RequestCache
+    from wpqa.llm import LLMClient, LLMConfig, RequestCache
 
-    return LLMClient(llm_config(params.llm), RequestCache(cache_path))
+    return LLMClient(LLMConfig.for_endpoint(params.llm), RequestCache(cache_path))
 
 
 def main(argv: list[str] | None = None) -> None:

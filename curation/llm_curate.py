@@ -70,10 +70,6 @@ def as_data(text: str) -> str:
     return _MARKERS.sub(" ", text)
 
 
-def llm_config(params: LLMParams) -> LLMConfig:
-    return LLMConfig.from_params(params, "generate.llm")
-
-
 # ---- parsing replies ----------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -355,7 +351,7 @@ def estimate_run(sections: list[Section], params: GenerateParams, bounds: Patter
     from wpqa.llm import estimate_prompt_tokens, request_key
 
     prompts = Prompts.load()
-    config = llm_config(params.llm)
+    config = LLMConfig.for_endpoint(params.llm)
     llm = params.llm
     to_llm, rules_items = sections, []
     if params.backend == "hybrid":

@@ -47,7 +47,7 @@ from wpqa.models import load_base_4bit, load_tokenizer, load_tuned
 from wpqa.records import TrainDataError, load_pairs
 from wpqa.replies import JUDGE_SCHEMA, Invalid, load_prompt, parse_judge
 from wpqa.io import read_jsonl, write_json, write_jsonl
-from wpqa.params import (Decoding, EvalParams, JudgeParams, ModelSpec, ParamsError,
+from wpqa.params import (Decoding, EvalParams, Endpoint, ModelSpec, ParamsError,
                          PatternParams, load_params)
 from wpqa.records import Prediction, QAPair, Section, from_row, grounding_source, to_row
 from wpqa.evidence import step_support
@@ -186,13 +186,12 @@ class EndpointError(RuntimeError):
     """An endpoint model could not answer every question."""
 
 
-def endpoint_client(spec: ModelSpec):
-    """A `wpqa.llm` client for an endpoint model: the shared request cache, its budget."""
-    from wpqa.llm import LLMClient, LLMConfig, Price
+def endpoint_client(endpoint: Endpoint):
+    """A `wpqa.llm` client for an endpoint model or the judge: the shared request cache,
+    the endpoint's own budget and limits."""
+    from wpqa.llm import LLMClient, LLMConfig
 
-    return LLMClient(LLMConfig(base_url=spec.base_url, model=spec.model,
-                               api_key_env=spec.api_key_env, max_usd=spec.max_usd,
-                               price=Price(*spec.price)))
+    return LLMClient(LLMConfig.for_endpoint(endpoint))
 
 
 # -------------------------------------------------------------------------- judge
@@ -238,14 +237,6 @@ def judge_predictions(predictions: list[Prediction], client, *, progress: bool =
         judged.append(replace(prediction, scores={**prediction.scores, "judge": float(score)},
                               judge_reason=reason))
     return judged, counts
-
-
-def judge_client(params: JudgeParams):
-    from wpqa.llm import LLMClient, LLMConfig, Price
-
-    return LLMClient(LLMConfig(base_url=params.base_url, model=params.model,
-                               api_key_env=params.api_key_env, max_usd=params.max_usd,
-                               price=Price(*params.price)))
 
 
 # ------------------------------------------------------------------------ scoring
@@ -404,7 +395,7 @@ def evaluate(pairs: list[QAPair], params: EvalParams, bounds: PatternParams, *, 
             predictions += score_answers(pairs, answers, spec.name, bounds, sources=sources,
                                          step_match_f1=params.step_match_f1, sample=sample)
     if params.judge.enabled:
-        client = clients.get("judge") or judge_client(params.judge)
+        client = clients.get("judge") or endpoint_client(params.judge)
         predictions, counts = judge_predictions(predictions, client, progress=progress)
         if progress:
             print("eval: judge " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

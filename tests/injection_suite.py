@@ -19,11 +19,10 @@ import yaml
 
 from curation.extract import extract_sections
 from curation.generate import generate_with_backend
-from curation.llm_curate import llm_config
 from wpqa.pattern import DEFAULT_BOUNDS
 from curation.validate import validate_candidates
 from tests.llm_responders import between, docs_model, draft_from_section, task_of, user_text
-from wpqa.llm import LLMClient, RequestCache
+from wpqa.llm import LLMClient, LLMConfig, RequestCache
 from wpqa.params import ExtractParams, GenerateParams, LLMParams, ValidateParams
 from wpqa.records import Page, QAPair, to_row
 
@@ -124,7 +123,7 @@ def _accepted(pages: list[Page], backend: str, server, cache: Path) -> tuple[lis
     params = GenerateParams(backend=backend, llm=llm, paraphrases=1)
     client = None
     if backend != "rules":
-        config = replace(llm_config(llm), backoff_s=0.01, max_backoff_s=0.05)
+        config = replace(LLMConfig.for_endpoint(llm), backoff_s=0.01, max_backoff_s=0.05)
         client = LLMClient(config, RequestCache(cache))
     candidates, rejected, _ = generate_with_backend(sections, params, DEFAULT_BOUNDS, client)
     accepted, _, _, _ = validate_candidates(candidates, DEFAULT_BOUNDS, ValidateParams(min_accepted=1))

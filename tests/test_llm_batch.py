@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 
 from curation.generate import generate_with_backend
-from curation.llm_curate import estimate_run, llm_config
+from curation.llm_curate import estimate_run
 from tests.openai_server import ScriptedOpenAI, ServerReply
 from tests.test_llm_curate import LLM, SECTIONS, docs_model
 from wpqa.llm import (LLM_ERROR, ChatRequest, LLMClient, LLMConfig, LLMConfigError, Price,
@@ -138,7 +138,7 @@ def test_a_server_without_the_batch_api_stops_the_run_with_the_reason(tmp_path):
 def test_the_budget_knows_the_batch_price_and_stops_before_sending(server, tmp_path):
     online = LLMParams(**{**LLM, "base_url": server.base_url})
     batch = replace(online, mode="batch")
-    assert llm_config(batch).price == Price(*(p * 0.5 for p in online.price()))
+    assert LLMConfig.for_endpoint(batch).price == Price(*(p * 0.5 for p in online.price()))
     sections = SECTIONS
     cost = lambda params: estimate_run(sections, GenerateParams(backend="openai", llm=params),  # noqa: E731
                                        DEFAULT_BOUNDS, RequestCache(tmp_path / "e.sqlite"))["cost_usd_max"]
@@ -163,7 +163,7 @@ def test_the_generate_stage_in_batch_mode_matches_online_with_a_batch_per_round(
         with ScriptedOpenAI(responder=docs_model) as srv:
             params = GenerateParams(backend="openai", llm=LLMParams(**{**LLM, "base_url": srv.base_url,
                                                                        "mode": mode, "batch_poll_s": 0.01}))
-            config = replace(llm_config(params.llm), backoff_s=0.01, max_backoff_s=0.05)
+            config = replace(LLMConfig.for_endpoint(params.llm), backoff_s=0.01, max_backoff_s=0.05)
             client = LLMClient(config, RequestCache(tmp_path / cache))
             candidates, rejected, metrics = generate_with_backend(SECTIONS, params, DEFAULT_BOUNDS, client)
             return candidates, rejected, metrics, client, srv

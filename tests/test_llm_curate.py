@@ -12,7 +12,7 @@ from wpqa.screen import section_injection as suspected_injection
 from wpqa.replies import load_prompt
 from tests.llm_responders import docs_model, task_of
 from tests.openai_server import ScriptedOpenAI, ServerReply
-from wpqa.llm import LLMClient, RequestCache
+from wpqa.llm import LLMClient, LLMConfig, RequestCache
 from wpqa.params import GenerateParams, LLMParams
 from wpqa.records import Section
 
@@ -47,11 +47,10 @@ def gen_params(server, **kw):
 
 def run(server, tmp_path, sections=SECTIONS, bounds=None, **kw):
     from wpqa.pattern import DEFAULT_BOUNDS
-    from curation.llm_curate import llm_config
 
     params = gen_params(server, **kw)
     tmp_path.mkdir(parents=True, exist_ok=True)
-    config = replace(llm_config(params.llm), backoff_s=0.01, max_backoff_s=0.05)  # fast retries
+    config = replace(LLMConfig.for_endpoint(params.llm), backoff_s=0.01, max_backoff_s=0.05)  # fast retries
     client = LLMClient(config, RequestCache(tmp_path / "llm.sqlite"))
     candidates, rejected, metrics = generate_with_backend(sections, params, bounds or DEFAULT_BOUNDS,
                                                           client)

@@ -158,3 +158,35 @@ def test_bad_eval_models_name_the_key(models, samples, message):
     raw["eval"]["samples"] = samples
     with pytest.raises(ParamsError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_params(raw)
+
+
+def test_one_endpoint_type_for_generate_judge_and_eval_models():
+    """generate.llm, eval.judge and an eval.models endpoint are one settings type, with the
+    same checks and limits, and one converter makes each a client config."""
+    from wpqa.llm import LLMConfig, Price
+    from wpqa.params import Endpoint
+
+    raw = with_change("eval.judge", {**RAW["eval"]["judge"], "concurrency": 2, "mode": "batch",
+                                     "timeout_s": 30})
+    raw["eval"]["models"] = ["base", {"name": "local_qwen", "model": "qwen2.5:7b",
+                                      "base_url": "http://localhost:11434/v1", "api_key_env": "",
+                                      "concurrency": 3, "structured_output": "json_object"}]
+    params = parse_params(raw)
+    judge, qwen, gen = params.eval.judge, params.eval.models[1], params.generate.llm
+    assert all(isinstance(e, Endpoint) for e in (judge, qwen, gen))
+    assert LLMConfig.for_endpoint(judge) == LLMConfig(
+        base_url="https://api.openai.com/v1", model="gpt-4o-mini", api_key_env="OPENAI_API_KEY",
+        concurrency=2, timeout_s=30.0, max_usd=1.0, price=Price(0.075, 0.30), mode="batch")
+    qwen_config = LLMConfig.for_endpoint(qwen)
+    assert (qwen_config.concurrency, qwen_config.structured_output, qwen_config.price) == (
+        3, "json_object", Price(0.0, 0.0))
+    assert LLMConfig.for_endpoint(gen).price == Price(0.15, 0.60)  # from the table, by model
+    # the same checks, each naming its own key
+    for path, message in (("eval.judge.concurrency", "eval.judge.concurrency: got 0"),
+                          ("generate.llm.concurrency", "generate.llm.concurrency: got 0")):
+        with pytest.raises(ParamsError, match=message):
+            parse_params(with_change(path, 0))
+    bad = copy.deepcopy(raw)
+    bad["eval"]["models"][1]["api_key_env"] = "sk-not-a-name"
+    with pytest.raises(ParamsError, match="eval.models.local_qwen.api_key_env: got 'sk-not-a-name'"):
+        parse_params(bad)

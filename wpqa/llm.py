@@ -108,18 +108,19 @@ class LLMConfig:
             raise LLMConfigError(f"concurrency: got {self.concurrency}; allowed: a number >= 1")
 
     @classmethod
-    def from_params(cls, params: Any, prefix: str = "generate.llm") -> "LLMConfig":
-        """From a `wpqa.params.LLMParams` section (generate.llm, or another stage's)."""
-        low, high = params.price(prefix)
-        if params.mode == "batch":
-            low, high = low * params.batch_price_share, high * params.batch_price_share
-        return cls(base_url=params.base_url, model=params.model, api_key_env=params.api_key_env,
-                   concurrency=params.concurrency, requests_per_minute=params.requests_per_minute,
-                   tokens_per_minute=params.tokens_per_minute, max_retries=params.max_retries,
-                   timeout_s=params.timeout_s, max_usd=params.max_usd, price=Price(low, high),
-                   structured_output=params.structured_output,
-                   default_max_tokens=params.max_tokens, mode=params.mode,
-                   batch_poll_s=params.batch_poll_s)
+    def for_endpoint(cls, endpoint: Any) -> "LLMConfig":
+        """From a `wpqa.params.Endpoint` (generate.llm, eval.judge, an eval.models entry):
+        the one place endpoint settings become a client's config."""
+        low, high = endpoint.usd_per_mtok()
+        if endpoint.mode == "batch":
+            low, high = low * endpoint.batch_price_share, high * endpoint.batch_price_share
+        return cls(base_url=endpoint.base_url, model=endpoint.model, api_key_env=endpoint.api_key_env,
+                   concurrency=endpoint.concurrency, requests_per_minute=endpoint.requests_per_minute,
+                   tokens_per_minute=endpoint.tokens_per_minute, max_retries=endpoint.max_retries,
+                   timeout_s=endpoint.timeout_s, max_usd=endpoint.max_usd, price=Price(low, high),
+                   structured_output=endpoint.structured_output,
+                   default_max_tokens=getattr(endpoint, "max_tokens", 1024), mode=endpoint.mode,
+                   batch_poll_s=endpoint.batch_poll_s)
 
     def __repr__(self) -> str:  # the key is never an attribute, but keep reprs short
         return (f"LLMConfig(base_url={self.base_url!r}, model={self.model!r}, "

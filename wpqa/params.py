@@ -69,46 +69,42 @@ class PatternParams:
         _at_least("pattern.max_intro_words", self.max_intro_words, 3)
 
 
-@dataclass(frozen=True)
-class LLMParams:
-    """An OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server) and its limits.
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """An OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server) and how to
+    call it: the one settings type of every LLM the pipeline talks to (`generate.llm`,
+    `eval.judge`, the endpoint entries of `eval.models`), turned into a client by
+    `wpqa.llm.LLMConfig.for_endpoint` alone.
 
     The API key is read from the environment variable named by `api_key_env`, never from
-    params; "" means the server needs no key.
+    params; "" means the server needs no key. Each role adds its own fields; the price is
+    `usd_per_mtok()` (a pair, or a table by model for generate).
     """
 
     base_url: str = "https://api.openai.com/v1"
     model: str = "gpt-4o-mini"
     api_key_env: str = "OPENAI_API_KEY"
     structured_output: str = "json_schema"  # json_schema | json_object
-    temperature: float = 0.2
-    seed: int = 42
-    max_tokens: int = 700
     concurrency: int = 8
     requests_per_minute: int = 0  # 0: no limit
     tokens_per_minute: int = 0  # 0: no limit
     max_retries: int = 4
     timeout_s: float = 120.0
-    max_usd: float = 2.0  # hard cap per run; 0: no cap
-    # USD per million tokens, [input, output], by model name; 0, 0 for a local server.
-    prices: dict = field(default_factory=lambda: {"gpt-4o-mini": (0.15, 0.60)})
+    max_usd: float = 1.0  # hard cap per run; 0: no cap
     mode: str = "online"  # online | batch (the OpenAI Batch API: results within 24 h)
     batch_poll_s: float = 30.0  # seconds between two looks at a running batch
-    batch_price_share: float = 0.5  # the batch price as a share of `prices` (OpenAI: half)
+    batch_price_share: float = 0.5  # the batch price as a share of the online price (OpenAI: half)
 
-    def __post_init__(self, prefix: str = "generate.llm"):
+    def check_endpoint(self, prefix: str) -> None:
+        """The checks every endpoint gets, the errors naming `prefix` (its dotted key)."""
         if not self.base_url.startswith(("http://", "https://")):
             raise ParamsError(f"{prefix}.base_url: got {self.base_url!r}; allowed: an http(s) URL "
                               "ending in /v1, e.g. http://localhost:8000/v1")
-        if not self.model.strip():
-            raise ParamsError(f"{prefix}.model: must name the model the server serves")
         if self.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
             raise ParamsError(f"{prefix}.api_key_env: got {self.api_key_env!r}; allowed: the NAME "
                               "of an environment variable (e.g. OPENAI_API_KEY) or \"\", never "
                               "the key itself")
         _one_of(f"{prefix}.structured_output", self.structured_output, ("json_schema", "json_object"))
-        _fraction_or_two(f"{prefix}.temperature", self.temperature)
-        _at_least(f"{prefix}.max_tokens", self.max_tokens, 16)
         _at_least(f"{prefix}.concurrency", self.concurrency, 1)
         _at_least(f"{prefix}.requests_per_minute", self.requests_per_minute, 0)
         _at_least(f"{prefix}.tokens_per_minute", self.tokens_per_minute, 0)
@@ -120,20 +116,48 @@ class LLMParams:
         if not 0 < self.batch_price_share <= 1:
             raise ParamsError(f"{prefix}.batch_price_share: got {self.batch_price_share!r}; "
                               "allowed: a share of the online price, 0 < share <= 1")
+
+    def usd_per_mtok(self) -> tuple[float, float]:
+        """[input, output] USD per million tokens at the online price."""
+        raise NotImplementedError
+
+
+def _price_pair(key: str, pair: Any) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in pair)
+        if low < 0 or high < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ParamsError(f"{key}: got {list(pair) if isinstance(pair, tuple) else pair!r}; allowed: "
+                          "[input_usd_per_1M, output_usd_per_1M], numbers >= 0") from None
+    return low, high
+
+
+@dataclass(frozen=True, kw_only=True)
+class LLMParams(Endpoint):
+    """`generate.llm`: the endpoint that writes, judges and paraphrases Q&A."""
+
+    temperature: float = 0.2
+    seed: int = 42
+    max_tokens: int = 700
+    max_usd: float = 2.0  # hard cap per run; 0: no cap
+    # USD per million tokens, [input, output], by model name; 0, 0 for a local server.
+    prices: dict = field(default_factory=lambda: {"gpt-4o-mini": (0.15, 0.60)})
+
+    def __post_init__(self, prefix: str = "generate.llm"):
+        self.check_endpoint(prefix)
+        if not self.model.strip():
+            raise ParamsError(f"{prefix}.model: must name the model the server serves")
+        _fraction_or_two(f"{prefix}.temperature", self.temperature)
+        _at_least(f"{prefix}.max_tokens", self.max_tokens, 16)
         if not isinstance(self.prices, dict):
             raise ParamsError(f"{prefix}.prices: expected a mapping of model name to "
                               "[input_usd_per_1M, output_usd_per_1M]")
-        prices = {}
-        for model, pair in self.prices.items():
-            try:
-                low, high = (float(v) for v in pair)
-                if low < 0 or high < 0:
-                    raise ValueError
-            except (TypeError, ValueError):
-                raise ParamsError(f"{prefix}.prices.{model}: got {pair!r}; allowed: "
-                                  "[input_usd_per_1M, output_usd_per_1M], numbers >= 0") from None
-            prices[str(model)] = (low, high)
-        object.__setattr__(self, "prices", prices)
+        object.__setattr__(self, "prices", {str(model): _price_pair(f"{prefix}.prices.{model}", pair)
+                                            for model, pair in self.prices.items()})
+
+    def usd_per_mtok(self) -> tuple[float, float]:
+        return self.price()
 
     def price(self, prefix: str = "generate.llm") -> tuple[float, float]:
         """The model's [input, output] USD per million tokens; a clear error when unknown."""
@@ -335,8 +359,8 @@ LOCAL_MODELS = ("base", "tuned")
 _MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-@dataclass(frozen=True)
-class ModelSpec:
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec(Endpoint):
     """One model under test: `base`, `tuned`, or a model behind an OpenAI-compatible endpoint.
 
     The name prefixes the flat metric keys (`tuned_strict`, `gpt4o_rougeL`), so it is a
@@ -355,10 +379,12 @@ class ModelSpec:
         if len(self.price) != 2 or min(self.price) < 0:
             raise ParamsError(f"eval.models: {self.name!r} price: got {list(self.price)}; "
                               "allowed: [input_usd_per_1M, output_usd_per_1M], numbers >= 0")
-        _at_least("eval.models max_usd", self.max_usd, 0.0)
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
             raise ParamsError(f"eval.models: {self.name!r} base_url {self.base_url!r}; allowed: "
                               "an http(s) URL ending in /v1, e.g. http://localhost:8000/v1")
+        if self.base_url:
+            self.check_endpoint(f"eval.models.{self.name}")
+        _at_least(f"eval.models.{self.name}.max_usd", self.max_usd, 0.0)
         if "api.openai.com" in self.base_url and not any(self.price):
             raise ParamsError(f"eval.models: {self.name!r} calls the paid OpenAI API; set "
                               "`price: [input_usd_per_1M, output_usd_per_1M]` so `max_usd` "
@@ -379,33 +405,34 @@ class ModelSpec:
     def is_endpoint(self) -> bool:
         return self.name not in LOCAL_MODELS
 
+    def usd_per_mtok(self) -> tuple[float, float]:
+        return _price_pair(f"eval.models.{self.name}.price", self.price)
+
     @classmethod
     def from_text(cls, text: str) -> "ModelSpec":
         """A bare list entry: `base` or `tuned`."""
         return cls(name=text)
 
 
-@dataclass(frozen=True)
-class JudgeParams:
-    """The optional LLM judge: grades each answer against the reference, 1-5 with a reason."""
+@dataclass(frozen=True, kw_only=True)
+class JudgeParams(Endpoint):
+    """`eval.judge`, the optional LLM judge: grades each answer against the reference, 1-5
+    with a reason."""
 
     enabled: bool = False
-    model: str = "gpt-4o-mini"
-    base_url: str = "https://api.openai.com/v1"
-    api_key_env: str = "OPENAI_API_KEY"
     price: tuple[float, ...] = (0.15, 0.60)  # USD per 1M tokens [input, output]
-    max_usd: float = 1.0
 
     def __post_init__(self):
-        if len(self.price) != 2 or min(self.price) < 0:
+        self.check_endpoint("eval.judge")
+        if len(self.price) != 2:
             raise ParamsError(f"eval.judge.price: got {list(self.price)}; allowed: "
                               "[input_usd_per_1M, output_usd_per_1M], numbers >= 0")
-        _at_least("eval.judge.max_usd", self.max_usd, 0.0)
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ParamsError(f"eval.judge.base_url: got {self.base_url!r}; allowed: an http(s) "
-                              "URL ending in /v1")
+        _price_pair("eval.judge.price", self.price)
         if self.enabled and not self.model.strip():
             raise ParamsError("eval.judge.model: must name the judge model")
+
+    def usd_per_mtok(self) -> tuple[float, float]:
+        return _price_pair("eval.judge.price", self.price)
 
 
 # name -> (temperature, top_p, top_k, max_new_tokens); temperature 0 = greedy.
