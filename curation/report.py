@@ -27,6 +27,7 @@ from wpqa.evidence import step_spans
 from wpqa.pattern import RULE_IDS, parse_answer, words
 from wpqa.records import Section, from_row, grounding_source, reason_counts
 from wpqa.ui_strings import invented_ui_labels, ui_strings
+from wpqa.html_page import html_page
 from wpqa.io import read_jsonl, write_json, write_text
 from wpqa.params import load_params_or_exit
 
@@ -481,11 +482,7 @@ def render_html(blocks: list[Block], title: str) -> str:
              "text-align:left;vertical-align:top}.bar{display:inline-block;height:.7rem;background:#3858e9}"
              "pre{white-space:pre-wrap;background:#f6f7f7;padding:.5rem}figure{margin:.5rem 0}"
              ".chart text{font:12px system-ui,sans-serif}.toc{columns:2}")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{style}</style></head><body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    return html_page(title, body, style=style, csp=CSP, viewport=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from wpqa.pattern import RULE_IDS
+from wpqa.html_page import html_page
 from wpqa.io import write_text
 from wpqa.params import Decoding
 from wpqa.records import Prediction
@@ -309,10 +310,7 @@ def render_html(predictions, metrics, comparisons, models, decoding=None,
             body.append(f"<td>{verdict} <span class=\"ci\">ROUGE-L "
                         f"{p.scores.get('rougeL', 0):.2f}{esc(limit)}</span><pre>{esc(p.answer)}</pre></td>")
         body.append("</tr></tbody></table></div>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-            f"<title>wpqa evaluation</title><style>{STYLE}</style></head><body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    return html_page("wpqa evaluation", body, style=STYLE, csp=CSP)
 
 
 def write_report(out: str | Path, predictions: list[Prediction], metrics: dict[str, Any],

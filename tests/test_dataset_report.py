@@ -100,3 +100,16 @@ def test_funnel_counts_rejected_outputs_of_sections_that_also_gave_candidates(tm
     counts = funnel_counts(data)
     assert counts["adds_up"] and counts["sections_rejected"] == 1
     assert counts["reasons_generate"] == {"llm_not_a_list": 1, "no_list": 1}
+
+
+def test_the_page_shell_escapes_the_title_and_keeps_each_reports_policy():
+    from wpqa.html_page import html_page
+
+    page = html_page("<script>alert(1)</script> & co", ["<p>kept &amp; escaped by the report</p>"],
+                     style="p{color:#000}", csp="default-src 'none'", viewport=True)
+    assert page.startswith("<!DOCTYPE html>\n") and page.endswith("\n</body></html>\n")
+    assert "<title>&lt;script&gt;alert(1)&lt;/script&gt; &amp; co</title>" in page
+    assert "<p>kept &amp; escaped by the report</p>" in page and "<script>" not in page
+    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'">' in page
+    assert 'name="viewport"' in page
+    assert 'name="viewport"' not in html_page("t", [], style="", csp="default-src 'none'")
