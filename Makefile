@@ -46,6 +46,7 @@ quality: install
 bench: install
 	python benchmarks/bench_quality.py
 	python benchmarks/bench_scrape.py
+	python benchmarks/bench_extract_cache.py
 	python benchmarks/bench_curation.py
 	python benchmarks/bench_train.py
 	python benchmarks/bench_eval.py

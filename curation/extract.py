@@ -21,9 +21,14 @@ Every page ends as sections or as a rejected row with a reason.
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import json
+import os
 import re
+import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Iterator
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
@@ -726,14 +731,70 @@ def extract_sections(page: Page, params: ExtractParams) -> tuple[list[Section], 
     return sections, rejected
 
 
-def extract_all(pages: Iterable[Page], params: ExtractParams,
-                progress: bool = False) -> tuple[list[Section], list[RejectedRow], dict[str, int]]:
+class PageCache:
+    """What each page gave, by page content, params and extraction code (SQLite under
+    .cache/, outside every DVC output), so a re-crawl where a few pages changed extracts
+    only those. Any change to the code DVC tracks for this stage (the curation and wpqa
+    packages) or to `extract` params starts afresh; response headers are left out, since
+    extraction never reads them."""
+
+    def __init__(self, path: str | Path | None = None):
+        path = Path(path or os.environ.get(EXTRACT_CACHE_ENV) or DEFAULT_EXTRACT_CACHE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # no fsync per page; a crash loses only cache
+        self.db.execute("CREATE TABLE IF NOT EXISTS pages (key TEXT PRIMARY KEY, result TEXT NOT NULL)")
+        self.hits = 0
+
+    def key(self, page: Page, params: ExtractParams) -> str:
+        payload = [code_version(), to_row(params), page.url, page.status, page.source, page.kind,
+                   page.meta, page.body]
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    def get(self, key: str) -> tuple[list[Section], list[RejectedRow]] | None:
+        row = self.db.execute("SELECT result FROM pages WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        found, dropped = json.loads(row[0])
+        self.hits += 1
+        return [from_row(Section, r) for r in found], [from_row(RejectedRow, r) for r in dropped]
+
+    def put(self, key: str, found: list[Section], dropped: list[RejectedRow]) -> None:
+        result = json.dumps([[to_row(x) for x in found], [to_row(x) for x in dropped]], ensure_ascii=False)
+        self.db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?)", (key, result))
+
+
+DEFAULT_EXTRACT_CACHE = Path(".cache/extract/pages.sqlite")
+EXTRACT_CACHE_ENV = "WPQA_EXTRACT_CACHE"
+_PACKAGES = Path(__file__).resolve().parent.parent
+
+
+@functools.cache
+def code_version() -> str:
+    """A hash of every module of the curation and wpqa packages: the code this stage runs."""
+    digest = hashlib.sha256()
+    for path in sorted((_PACKAGES / "curation").rglob("*.py")) + sorted((_PACKAGES / "wpqa").rglob("*.py")):
+        digest.update(path.relative_to(_PACKAGES).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def extract_all(pages: Iterable[Page], params: ExtractParams, progress: bool = False,
+                cache: PageCache | None = None
+                ) -> tuple[list[Section], list[RejectedRow], dict[str, int]]:
     pages = list(pages)
     sections: list[Section] = []
     rejected: list[RejectedRow] = []
     pages_with_sections = 0
     for page in tqdm(pages, desc="extract", unit="page", disable=not progress):
-        found, dropped = extract_sections(page, params)
+        key = cache.key(page, params) if cache is not None else ""
+        done = cache.get(key) if cache is not None else None
+        if done is None:
+            done = extract_sections(page, params)
+            if cache is not None:
+                cache.put(key, *done)
+        found, dropped = done
         pages_with_sections += bool(found)
         sections.extend(found)
         rejected.extend(dropped)
@@ -764,13 +825,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="data/interim/sections.jsonl")
     parser.add_argument("--rejected", default="data/interim/extract_rejected.jsonl")
     parser.add_argument("--metrics", default="reports/extract/metrics.json")
+    parser.add_argument("--cache", default=None, help="what each page gave, reused while the page, "
+                        "params and code are the same (default .cache/extract/pages.sqlite, or "
+                        "$WPQA_EXTRACT_CACHE)")
+    parser.add_argument("--no-cache", action="store_true", help="extract every page afresh")
     args = parser.parse_args(argv)
     params = load_params_or_exit(args.params, "extract").extract
-    sections, rejected, metrics = extract_all(iter_pages(args.pages), params, progress=True)
+    cache = None if args.no_cache else PageCache(args.cache)
+    sections, rejected, metrics = extract_all(iter_pages(args.pages), params, progress=True, cache=cache)
     write_jsonl(args.out, (to_row(s) for s in sections))
     write_jsonl(args.rejected, (to_row(r) for r in rejected))
     write_json(args.metrics, metrics)
-    print(f"extract: {metrics['pages_in']} pages -> {len(sections)} sections, "
+    reused = f" ({cache.hits} unchanged, from {cache.path})" if cache is not None else ""
+    print(f"extract: {metrics['pages_in']} pages{reused} -> {len(sections)} sections, "
           f"{metrics['pages_rejected']} pages rejected")
 
 

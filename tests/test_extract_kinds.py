@@ -3,6 +3,7 @@ plus the Markdown converter and `wpqa inspect`."""
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -309,3 +310,38 @@ def test_clean_text_keeps_code_spans_as_written():
     from curation.extract import clean_text
     assert clean_text("Remove all files: `git rm -r .` .") == "Remove all files: `git rm -r .`."
     assert clean_text("Click “ Save ” ( once )") == "Click “Save” (once)"
+
+
+def test_a_rerun_extracts_only_changed_pages_and_gives_the_same_rows(tmp_path, monkeypatch):
+    from curation import extract
+    from wpqa.records import to_row
+
+    def page(n, step="Click Save."):
+        return Page(url=f"https://docs.example.test/p{n}/", status=200, headers={"date": f"day {n}"},
+                    source="documentation", kind="rest_item", meta={"title": f"Page {n}"},
+                    body=f"<h2>Saving page {n}</h2><ol><li>Open the editor.</li><li>{step}</li></ol>")
+
+    pages = [page(n) for n in range(5)]
+    params = ExtractParams(min_section_words=3)
+    calls = []
+    real = extract.extract_sections
+    monkeypatch.setattr(extract, "extract_sections", lambda p, q: calls.append(p.url) or real(p, q))
+    rows = lambda result: ([to_row(s) for s in result[0]], [to_row(r) for r in result[1]], result[2])  # noqa: E731
+    fresh = rows(extract.extract_all(pages, params))
+    first = rows(extract.extract_all(pages, params, cache=extract.PageCache(tmp_path / "x.sqlite")))
+    assert first == fresh and len(calls) == 10
+    # one page changed, every header changed: only that page is extracted again
+    pages = [replace(p, headers={"date": "tomorrow"}) for p in pages]
+    pages[2] = page(2, step="Click Publish.")
+    cache = extract.PageCache(tmp_path / "x.sqlite")
+    again = rows(extract.extract_all(pages, params, cache=cache))
+    assert calls[10:] == ["https://docs.example.test/p2/"] and cache.hits == 4
+    assert again == rows(extract.extract_all(pages, params))
+    # other params, or other code, extract everything afresh
+    calls.clear()
+    extract.extract_all(pages, ExtractParams(min_section_words=4), cache=cache)
+    assert len(calls) == 5
+    monkeypatch.setattr(extract, "code_version", lambda: "edited")
+    calls.clear()
+    extract.extract_all(pages, params, cache=cache)
+    assert len(calls) == 5
