@@ -109,7 +109,7 @@ def make_client(params: GenerateParams, cache_path: str | None = None):
     return LLMClient(LLMConfig.for_endpoint(params.llm), RequestCache(cache_path))
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--sections", default="data/interim/sections.jsonl")
@@ -118,7 +118,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metrics", default="reports/generate/metrics.json")
     parser.add_argument("--cache", default=None,
                         help="LLM request cache (default .cache/llm/requests.sqlite, or $WPQA_LLM_CACHE)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def generate_or_exit(sections: list[Section], params: GenerateParams, bounds: PatternParams,
+                     client) -> tuple[list[QAPair], list[RejectedRow], dict]:
+    """The stage's work; a settings error or Ctrl-C ends it with what to do next."""
+    from wpqa.llm import LLMConfigError
+
+    try:
+        return generate_with_backend(sections, params, bounds, client, progress=True)
+    except KeyboardInterrupt:
+        if client is None:
+            raise
+        raise SystemExit(f"generate: interrupted; {len(client.cache)} finished calls are in "
+                         f"{client.cache.path}; run again to resume without paying for them") from None
+    except LLMConfigError as err:
+        raise SystemExit(f"generate: {err}") from None
+
+
+def print_llm_use(client, metrics: dict) -> None:
+    s = client.stats
+    batches = f" in {s.batches} batches" if s.batches else ""
+    print(f"generate: {s.requests} LLM requests, {s.cached} from the cache, {s.sent} sent{batches} "
+          f"({s.retries} retries), ${s.spent_usd:.4f} spent this run, "
+          f"${metrics['llm_cost_usd']:.4f} for the whole dataset", file=sys.stderr)
+    if client.budget_exhausted:
+        print(f"generate: STOPPED AT THE BUDGET: {client.budget_message}; "
+              f"{metrics.get('rejected_budget_exhausted', 0)} sections and "
+              f"{metrics.get('rejected_paraphrase_budget_exhausted', 0)} paraphrases are "
+              f"rejected as budget_exhausted", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     try:
         all_params = load_params(args.params)
     except ParamsError as err:
@@ -127,38 +160,17 @@ def main(argv: list[str] | None = None) -> None:
     sections = [from_row(Section, row) for row in read_jsonl(args.sections)]
     client = None
     if params.backend != "rules":
-        from wpqa.llm import LLMConfigError
-
         client = make_client(params, args.cache)
         print(f"generate: backend {params.backend}, model {params.llm.model} at "
-              f"{params.llm.base_url}, cache {client.cache.path}", file=sys.stderr)
-    try:
-        candidates, rejected, metrics = generate_with_backend(
-            sections, params, all_params.pattern, client, progress=True)
-    except KeyboardInterrupt:
-        if client is None:
-            raise
-        raise SystemExit(f"generate: interrupted; {len(client.cache)} finished calls are in "
-                         f"{client.cache.path}; run again to resume without paying for them") from None
-    except Exception as err:
-        if client is not None and isinstance(err, LLMConfigError):
-            raise SystemExit(f"generate: {err}") from None
-        raise
+              f"{params.llm.base_url} ({params.llm.mode}), cache {client.cache.path}", file=sys.stderr)
+    candidates, rejected, metrics = generate_or_exit(sections, params, all_params.pattern, client)
     write_jsonl(args.out, (to_row(q) for q in candidates))
     write_jsonl(args.rejected, (to_row(r) for r in rejected))
     write_json(args.metrics, metrics)
     print(f"generate: {len(sections)} sections -> {len(candidates)} candidates, "
           f"{len(rejected)} rejected")
     if client is not None:
-        s = client.stats
-        print(f"generate: {s.requests} LLM requests, {s.cached} from the cache, {s.sent} sent "
-              f"({s.retries} retries), ${s.spent_usd:.4f} spent this run, "
-              f"${metrics['llm_cost_usd']:.4f} for the whole dataset", file=sys.stderr)
-        if client.budget_exhausted:
-            print(f"generate: STOPPED AT THE BUDGET: {client.budget_message}; "
-                  f"{metrics.get('rejected_budget_exhausted', 0)} sections and "
-                  f"{metrics.get('rejected_paraphrase_budget_exhausted', 0)} paraphrases are "
-                  f"rejected as budget_exhausted", file=sys.stderr)
+        print_llm_use(client, metrics)
 
 
 if __name__ == "__main__":

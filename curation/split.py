@@ -387,7 +387,7 @@ def _json(path: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--qa", default="data/curated/qa.jsonl")
@@ -397,36 +397,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--splits", default="data/splits")
     parser.add_argument("--hf", default="data/hf")
     parser.add_argument("--reports", default="reports/split")
-    args = parser.parse_args(argv)
-    params = load_params_or_exit(args.params, "split")
-    items = [from_row(QAPair, row) for row in read_jsonl(args.qa)]
-    reports = Path(args.reports)
-    try:
-        decisions = load_decisions(args.decisions)
-        outcome = make_splits(items, decisions, params.split, params.pattern, params.seed)
-    except LeakError as err:
-        write_json(reports / "gx_results.json", err.outcome.gx)
-        sys.exit(f"split: stopped: {err}")
-    except (SplitError, ReviewError) as err:
-        sys.exit(f"split: {err}")
-    for rejected in outcome.review.rejected_edits:
+    return parser.parse_args(argv)
+
+
+def print_review_notes(review) -> None:
+    """Review decisions that were not applied, and why (on stderr)."""
+    for rejected in review.rejected_edits:
         print(f"split: review edit of {rejected.id} rejected: {'; '.join(rejected.reasons)}",
               file=sys.stderr)
-    if outcome.review.unknown:
-        print(f"split: {len(outcome.review.unknown)} review decisions name no item in this data "
-              f"(not applied): {', '.join(outcome.review.unknown[:5])}", file=sys.stderr)
-    if outcome.review.stale:
-        print(f"split: {len(outcome.review.stale)} review decisions not applied: the answer changed "
-              f"since review ({', '.join(outcome.review.stale[:5])})", file=sys.stderr)
-    card = render_card(outcome, _json(args.validation), _json(args.generate_metrics), params.split)
-    problems = card_metadata_problems(yaml.safe_load(card.split("---\n")[1]))
-    if problems:
-        sys.exit("split: the dataset card's metadata would not pass the Hub: " + "; ".join(problems))
+    if review.unknown:
+        print(f"split: {len(review.unknown)} review decisions name no item in this data "
+              f"(not applied): {', '.join(review.unknown[:5])}", file=sys.stderr)
+    if review.stale:
+        print(f"split: {len(review.stale)} review decisions not applied: the answer changed "
+              f"since review ({', '.join(review.stale[:5])})", file=sys.stderr)
 
-    write_jsonl(f"{args.splits}/train.jsonl", (to_row(q) for q in outcome.train))
-    write_jsonl(f"{args.splits}/test.jsonl", (to_row(q) for q in outcome.test))
-    write_jsonl(f"{args.splits}/dropped.jsonl", (to_row(r) for r in outcome.dropped))
-    hf = Path(args.hf)
+
+def write_outputs(outcome: SplitOutcome, card: str, splits: Path, hf: Path, reports: Path) -> None:
+    write_jsonl(splits / "train.jsonl", (to_row(q) for q in outcome.train))
+    write_jsonl(splits / "test.jsonl", (to_row(q) for q in outcome.test))
+    write_jsonl(splits / "dropped.jsonl", (to_row(r) for r in outcome.dropped))
     write_parquet(hf / "data" / "train.parquet", outcome.train)
     write_parquet(hf / "data" / "test.parquet", outcome.test)
     write_text(hf / "README.md", card)
@@ -439,6 +429,27 @@ def main(argv: list[str] | None = None) -> None:
         "leaks": [to_row(leak) for leak in outcome.leaks],
     })
     write_json(reports / "metrics.json", outcome.metrics)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    params = load_params_or_exit(args.params, "split")
+    items = [from_row(QAPair, row) for row in read_jsonl(args.qa)]
+    reports = Path(args.reports)
+    try:
+        outcome = make_splits(items, load_decisions(args.decisions), params.split, params.pattern,
+                              params.seed)
+    except LeakError as err:
+        write_json(reports / "gx_results.json", err.outcome.gx)
+        sys.exit(f"split: stopped: {err}")
+    except (SplitError, ReviewError) as err:
+        sys.exit(f"split: {err}")
+    print_review_notes(outcome.review)
+    card = render_card(outcome, _json(args.validation), _json(args.generate_metrics), params.split)
+    problems = card_metadata_problems(yaml.safe_load(card.split("---\n")[1]))
+    if problems:
+        sys.exit("split: the dataset card's metadata would not pass the Hub: " + "; ".join(problems))
+    write_outputs(outcome, card, Path(args.splits), Path(args.hf), reports)
     m = outcome.metrics
     print(f"split: {m['items']} items -> train {m['train']}, test {m['test']}, dropped {m['dropped']} "
           f"(veto {m['dropped_review_veto']}, exact {m['dropped_exact_duplicate']}, "
