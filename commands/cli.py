@@ -31,6 +31,7 @@ items that changed between two versions of the splits (see `commands.diff`);
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -142,38 +143,34 @@ def curate_command(args: argparse.Namespace, out=sys.stdout) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["inspect"]:  # its own parser, so that `wpqa inspect --help` reaches it
-        from commands.inspect import inspect_command
-        return inspect_command(argv[1:])
-    if argv[:1] == ["crawl"]:  # the same: `wpqa crawl --help` is commands.crawl's
-        from commands.crawl import crawl_command
-        return crawl_command(argv[1:])
-    if argv[:1] == ["export"]:
-        from commands.export import export_command
-        return export_command(argv[1:])
-    if argv[:1] == ["export-data"]:
-        from commands.trainer_exports import export_data_command
-        return export_data_command(argv[1:])
-    if argv[:1] == ["ask"]:
-        from commands.ask import ask_command
-        return ask_command(argv[1:])
-    if argv[:1] == ["publish-model"]:
-        from commands.publish_model import publish_command
-        return publish_command(argv[1:])
-    if argv[:1] == ["openai-ft"]:
-        from commands.openai_ft import openai_ft_command
-        return openai_ft_command(argv[1:])
-    if argv[:1] == ["review"]:
-        from commands.review import review_command
-        return review_command(argv[1:])
-    if argv[:1] == ["diff"]:
-        from commands.diff import diff_command
-        return diff_command(argv[1:])
-    if argv[:1] == ["publish"]:
-        from commands.publish import publish_command
-        return publish_command(argv[1:])
+# Commands with their own parser (so `wpqa NAME --help` reaches it): module, function, help.
+DELEGATED = {
+    "inspect": ("commands.inspect", "inspect_command", "print the sections extraction finds in one "
+                "saved file (HTML, REST item .json, readme.txt, Markdown); see `wpqa inspect --help`"),
+    "crawl": ("commands.crawl", "crawl_command", "crawl the sources of a sources YAML file with the "
+              "scrape stage's spider; see `wpqa crawl --help`"),
+    "export": ("commands.export", "export_command", "merge the adapter into a copy of the base "
+               "(--merged DIR, fp32 for an fp32 base) and check the greedy answers agree; see "
+               "`wpqa export --help`"),
+    "export-data": ("commands.trainer_exports", "export_data_command", "the splits as messages, "
+                    "ShareGPT, Alpaca and prompt/completion JSONL, with an axolotl config and a "
+                    "`trl sft` command for the same QLoRA run; see `wpqa export-data --help`"),
+    "ask": ("commands.ask", "ask_command", "answer a question with base + adapter, streamed, with "
+            "the pattern rules it passes (--compare: base vs tuned)"),
+    "publish-model": ("commands.publish_model", "publish_command", "push the adapter and a model "
+                      "card to the Hub (--repo-id ORG/NAME, --dry-run)"),
+    "openai-ft": ("commands.openai_ft", "openai_ft_command", "OpenAI fine-tuning: `export` "
+                  "validated chat JSONL, `submit` the job and record its losses"),
+    "review": ("commands.review", "review_command", "export a review sheet or import a filled "
+               "one; see `wpqa review --help`"),
+    "diff": ("commands.diff", "diff_command", "items added, removed, changed and moved between two "
+             "revisions of the splits; see `wpqa diff --help`"),
+    "publish": ("commands.publish", "publish_command", "push data/hf to a Hugging Face dataset "
+                "repo; see `wpqa publish --help`"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wpqa", description="wpqa: WordPress docs to list-format Q&A",
         epilog="Every command documents its exit status in its own --help; 2 always means bad "
@@ -184,22 +181,6 @@ def main(argv: list[str] | None = None) -> int:
                                 "the file cannot be read, a line is not a row, or it holds no rows.")
     check.add_argument("file", help="JSON lines with question, answer and optional kind")
     check.add_argument("--params", default=None, help="params.yaml with the pattern bounds")
-    commands.add_parser("inspect", help="print the sections extraction finds in one saved file "
-                        "(HTML, REST item .json, readme.txt, Markdown); see `wpqa inspect --help`")
-    commands.add_parser("crawl", help="crawl the sources of a sources YAML file with the scrape "
-                        "stage's spider; see `wpqa crawl --help`")
-    commands.add_parser("export", help="merge the adapter into a copy of the base (--merged DIR, "
-                        "fp32 for an fp32 base) and check the greedy answers agree; see "
-                        "`wpqa export --help`")
-    commands.add_parser("export-data", help="the splits as messages, ShareGPT, Alpaca and "
-                        "prompt/completion JSONL, with an axolotl config and a `trl sft` command "
-                        "for the same QLoRA run; see `wpqa export-data --help`")
-    commands.add_parser("ask", help="answer a question with base + adapter, streamed, with the "
-                        "pattern rules it passes (--compare: base vs tuned)")
-    commands.add_parser("publish-model", help="push the adapter and a model card to the Hub "
-                        "(--repo-id ORG/NAME, --dry-run)")
-    commands.add_parser("openai-ft", help="OpenAI fine-tuning: `export` validated chat JSONL, "
-                        "`submit` the job and record its losses")
     curate = commands.add_parser("curate", help="run the generate stage with params.yaml's "
                                  "generate.backend, or estimate its LLM tokens and cost first",
                                  epilog="exit status: 0 done (or estimated, with --dry-run); 1 the "
@@ -212,23 +193,25 @@ def main(argv: list[str] | None = None) -> int:
                         "(default .cache/llm/requests.sqlite, or $WPQA_LLM_CACHE)")
     curate.add_argument("--dry-run", action="store_true",
                         help="print the requests, tokens and cost a run would need; send nothing")
-    commands.add_parser("review", help="export a review sheet or import a filled one; see "
-                        "`wpqa review --help`")
-    commands.add_parser("diff", help="items added, removed, changed and moved between two "
-                        "revisions of the splits; see `wpqa diff --help`")
-    commands.add_parser("publish", help="push data/hf to a Hugging Face dataset repo; see "
-                        "`wpqa publish --help`")
-    args = parser.parse_args(argv)
+    for name, (_, _, help_text) in DELEGATED.items():
+        commands.add_parser(name, help=help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in DELEGATED:
+        module, function, _ = DELEGATED[argv[0]]
+        return getattr(importlib.import_module(module), function)(argv[1:])
+    args = build_parser().parse_args(argv)
     if args.command == "curate":
         return curate_command(args)
-    if args.command == "check":
-        try:
-            bounds = pattern_bounds(args.params)
-        except ParamsError as err:
-            print(f"wpqa check: {err}", file=sys.stderr)
-            return 2
-        return check_file(args.file, bounds)
-    return 2
+    try:
+        bounds = pattern_bounds(args.params)
+    except ParamsError as err:
+        print(f"wpqa check: {err}", file=sys.stderr)
+        return 2
+    return check_file(args.file, bounds)
 
 
 if __name__ == "__main__":
