@@ -480,7 +480,7 @@ def load_sections(path: str | Path | None, pairs: list[QAPair]) -> dict[str, dic
             if row.get("section_id") in wanted}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--test", required=True, help="data/splits/test.jsonl")
@@ -490,68 +490,98 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="reports/eval")
     parser.add_argument("--non-procedural", help="eval/non_procedural.yaml: questions that "
                         "want no list (over-application check)")
-    args = parser.parse_args(argv)
-    from eval.report import write_report
+    return parser.parse_args(argv)
 
-    try:
-        params = load_params(args.params)
-        pairs = sorted(load_pairs(args.test), key=lambda p: p.id)
-        if params.eval.limit:
-            pairs = pairs[:params.eval.limit]
-        sections = load_sections(args.sections, pairs)
-        # The generate gate's grounding source, so both measure against the same text.
-        sources = {sid: grounding_source(from_row(Section, row)) for sid, row in sections.items()}
-        non_procedural = load_non_procedural(args.non_procedural) if args.non_procedural else []
-        if params.eval.limit:
-            non_procedural = non_procedural[:params.eval.limit]
-        model = tokenizer = None
-        if any(not spec.is_endpoint for spec in params.eval.models):
-            ref = resolve_base(args.base)
-            tokenizer = load_tokenizer(ref)
-            model = load_tuned(load_base_4bit(ref), args.adapter)
-    except (ParamsError, TrainDataError, BaseModelError) as err:
-        print(f"eval: {err}", file=sys.stderr)
-        return 2
-    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    decoding = params.eval.resolved_decoding()
+
+@dataclass
+class EvalInputs:
+    """What the stage reads: params, test pairs, their sections, the non-procedural
+    questions and, when a local model is under test, the base with its adapter."""
+
+    params: Any
+    pairs: list[QAPair]
+    sections: dict[str, dict]
+    sources: dict[str, str]
+    non_procedural: list
+    model: Any = None
+    tokenizer: Any = None
+
+
+def load_inputs(args: argparse.Namespace) -> EvalInputs:
+    params = load_params(args.params)
+    pairs = sorted(load_pairs(args.test), key=lambda p: p.id)
+    if params.eval.limit:
+        pairs = pairs[:params.eval.limit]
+    sections = load_sections(args.sections, pairs)
+    # The generate gate's grounding source, so both measure against the same text.
+    sources = {sid: grounding_source(from_row(Section, row)) for sid, row in sections.items()}
+    non_procedural = load_non_procedural(args.non_procedural) if args.non_procedural else []
+    if params.eval.limit:
+        non_procedural = non_procedural[:params.eval.limit]
+    inputs = EvalInputs(params, pairs, sections, sources, non_procedural)
+    if any(not spec.is_endpoint for spec in params.eval.models):
+        ref = resolve_base(args.base)
+        inputs.tokenizer = load_tokenizer(ref)
+        inputs.model = load_tuned(load_base_4bit(ref), args.adapter)
+    return inputs
+
+
+def warn_about_inputs(inputs: EvalInputs, sections_path: str | None) -> None:
+    """Notes on stderr: answers that may outgrow the context, sections not found."""
+    limit = getattr(getattr(inputs.model, "config", None), "max_position_embeddings", None)
+    decoding = inputs.params.eval.resolved_decoding()
     if isinstance(limit, int) and decoding.max_new_tokens >= limit:
         print(f"eval: note: up to {decoding.max_new_tokens} new tokens (decoding "
               f"{decoding.preset}) reach past the base model's context of {limit} positions; "
               "answers that long degrade (set eval.max_new_tokens to stay inside)", file=sys.stderr)
-    missing = sorted({p.section_id for p in pairs} - set(sources)) if args.sections else []
+    missing = sorted({p.section_id for p in inputs.pairs} - set(inputs.sources)) if sections_path else []
     if missing:
-        print(f"eval: {len(missing)} test items' sections are not in {args.sections} "
+        print(f"eval: {len(missing)} test items' sections are not in {sections_path} "
               f"(e.g. {missing[0]}); grounding is left out for them", file=sys.stderr)
-    started = time.perf_counter()
-    from wpqa.llm import LLMConfigError
 
-    try:
-        predictions = evaluate(pairs, params.eval, params.pattern, seed=params.seed,
-                               local_model=model, tokenizer=tokenizer, sources=sources)
-        overapply = over_application(non_procedural, params.eval, seed=params.seed,
-                                     local_model=model, tokenizer=tokenizer)
-    except LLMConfigError as err:
-        print(f"eval: {err}", file=sys.stderr)
-        return 2
-    except EndpointError as err:
-        print(f"eval: {err}", file=sys.stderr)
-        return 1
-    names = [spec.name for spec in params.eval.models]
-    metrics, comparisons = summarize(predictions, names, resamples=params.eval.bootstrap_resamples,
-                                     seed=params.seed)
-    metrics.update(over_application_metrics(overapply, names,
-                                            resamples=params.eval.bootstrap_resamples,
-                                            seed=params.seed))
-    out = Path(args.out)
+
+def write_outputs(out: Path, inputs: EvalInputs, predictions: list[Prediction], overapply: list,
+                  metrics: dict, comparisons: list, names: list[str], non_procedural: bool) -> None:
+    from eval.report import write_report
+
     write_jsonl(out / "predictions.jsonl", (to_row(p) for p in predictions))
-    if args.non_procedural:
+    if non_procedural:
         write_jsonl(out / "non_procedural.jsonl", overapply)
     write_json(out / "metrics.json", metrics)
     write_json(out / "comparisons.json", comparisons)
     write_json(out / "plots" / "rules.json", rule_plot_rows(metrics, names))
     write_report(out, predictions, metrics, comparisons, names,
-                 decoding=params.eval.resolved_decoding(), sections=sections,
+                 decoding=inputs.params.eval.resolved_decoding(), sections=inputs.sections,
                  overapply=overapply)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from wpqa.llm import LLMConfigError
+
+    args = parse_args(argv)
+    try:
+        inputs = load_inputs(args)
+    except (ParamsError, TrainDataError, BaseModelError) as err:
+        print(f"eval: {err}", file=sys.stderr)
+        return 2
+    warn_about_inputs(inputs, args.sections)
+    params, started = inputs.params, time.perf_counter()
+    try:
+        predictions = evaluate(inputs.pairs, params.eval, params.pattern, seed=params.seed,
+                               local_model=inputs.model, tokenizer=inputs.tokenizer, sources=inputs.sources)
+        overapply = over_application(inputs.non_procedural, params.eval, seed=params.seed,
+                                     local_model=inputs.model, tokenizer=inputs.tokenizer)
+    except (LLMConfigError, EndpointError) as err:
+        print(f"eval: {err}", file=sys.stderr)
+        return 1 if isinstance(err, EndpointError) else 2
+    names = [spec.name for spec in params.eval.models]
+    metrics, comparisons = summarize(predictions, names, resamples=params.eval.bootstrap_resamples,
+                                     seed=params.seed)
+    metrics.update(over_application_metrics(overapply, names, resamples=params.eval.bootstrap_resamples,
+                                            seed=params.seed))
+    out = Path(args.out)
+    write_outputs(out, inputs, predictions, overapply, metrics, comparisons, names,
+                  bool(args.non_procedural))
     summary = ", ".join(f"{m} {metrics[f'{m}_strict']:.2f} (loose {metrics[f'{m}_loose']:.2f})"
                         for m in names)
     print(f"eval: {metrics['n_questions']} questions in {time.perf_counter() - started:.0f} s; "
