@@ -560,7 +560,7 @@ def train_metrics(result: TrainResult, *, lr: float, examples: int, too_long: in
 
 # ------------------------------------------------------------------------------ main
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--train", required=True, help="data/splits/train.jsonl")
@@ -569,40 +569,98 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", required=True, help="reports/train")
     parser.add_argument("--checkpoints", default="checkpoints/train",
                         help="checkpoint folder, kept across runs (default checkpoints/train)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+@dataclass
+class TrainInputs:
+    """What the stage trains on: params, the base, its tokenizer and the encoded pairs."""
+    params: Params
+    ref: BaseRef
+    tokenizer: object
+    examples: list[dict[str, list[int]]]
+    val_examples: list[dict[str, list[int]]]
+    too_long: list[str]
+
+
+def load_inputs(args: argparse.Namespace) -> TrainInputs:
+    """Read params, pairs and the base tokenizer; encode the training and held-out pairs.
+
+    Raises ParamsError, TrainDataError or BaseModelError, which main reports as exit 2.
+    """
+    params = load_params(args.params)
+    pairs = load_pairs(args.train)
+    ref = resolve_base(args.base)
+    tokenizer = load_tokenizer(ref)
+    train_pairs, val_pairs = split_validation(
+        pairs, params.train.val_count(len(pairs)), params.seed)
+    examples, too_long = encode_pairs(tokenizer, train_pairs, params.train.max_length)
+    val_examples, _ = encode_pairs(tokenizer, val_pairs, params.train.max_length)
+    if not examples:
+        raise TrainDataError(f"none of the {len(pairs)} pairs fits train.max_length="
+                             f"{params.train.max_length} tokens; raise it")
+    return TrainInputs(params, ref, tokenizer, examples, val_examples, too_long)
+
+
+def describe_run(inputs: TrainInputs, model) -> list[str]:
+    """The lines the stage prints before training: skipped pairs, then the run."""
+    params = inputs.params
+    lines = []
+    if inputs.too_long:
+        lines.append(f"train: skipped {len(inputs.too_long)} pairs longer than "
+                     f"train.max_length={params.train.max_length} tokens "
+                     f"(e.g. {inputs.too_long[0]})")
+    trainable, total = parameter_counts(model)
+    lines.append(f"train: {model.config.model_type} base {inputs.ref.model} (revision "
+                 f"{inputs.ref.revision}); {len(inputs.examples)} examples, "
+                 f"{len(inputs.val_examples)} held out for eval loss; {trainable:,} trainable "
+                 f"of {total:,} parameters ({100 * trainable / total:.3f}%), lr "
+                 f"{params.lr:g}, {params.train.epochs} epochs")
+    return lines
+
+
+def choose_resume(args: argparse.Namespace, inputs: TrainInputs, main_process: bool) -> Path | None:
+    """The checkpoint this run continues from; the main process decides, the others follow."""
+    resume_from = None
+    if main_process:
+        fingerprint = run_fingerprint(inputs.params, inputs.ref, args.train)
+        resume_from = checkpoint_to_resume(args.checkpoints, fingerprint,
+                                           inputs.params.train.resume)
+    return broadcast_choice(resume_from)
+
+
+def finish_run(args: argparse.Namespace, inputs: TrainInputs, model, result: TrainResult,
+               live, seconds: float) -> str:
+    """Record the summary metrics, save the adapter and say what the run did."""
+    params = inputs.params
+    trainable, total = parameter_counts(model)
+    live.summary.update(train_metrics(
+        result, lr=params.lr, examples=len(inputs.examples), too_long=len(inputs.too_long),
+        trainable_params=trainable, total_params=total, validation=len(inputs.val_examples)))
+    live.end()
+    model.save_pretrained(args.out)
+    inputs.tokenizer.save_pretrained(args.out)
+    normalize_saved_configs(args.out)
+    return (f"train: {len(result.losses)} steps ({len(result.losses) - result.resumed_from_step}"
+            f" in this run) in {seconds:.0f} s, loss {result.losses[0]:.3f} -> "
+            f"{result.final_loss:.3f}; adapter saved to {args.out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
-        params = load_params(args.params)
-        pairs = load_pairs(args.train)
-        ref = resolve_base(args.base)
-        tokenizer = load_tokenizer(ref)
-        train_pairs, val_pairs = split_validation(
-            pairs, params.train.val_count(len(pairs)), params.seed)
-        examples, too_long = encode_pairs(tokenizer, train_pairs, params.train.max_length)
-        val_examples, _ = encode_pairs(tokenizer, val_pairs, params.train.max_length)
-        if not examples:
-            raise TrainDataError(f"none of the {len(pairs)} pairs fits train.max_length="
-                                 f"{params.train.max_length} tokens; raise it")
-        model = prepare_qlora_model(load_base_4bit(ref, params.train.precision),
+        inputs = load_inputs(args)
+        params = inputs.params
+        model = prepare_qlora_model(load_base_4bit(inputs.ref, params.train.precision),
                                     params.train, params.seed)
     except (ParamsError, TrainDataError, BaseModelError) as err:
         print(f"train: {err}", file=sys.stderr)
         return 2
     main_process = int(os.environ.get("RANK", "0")) == 0
     say = print if main_process else (lambda *a, **k: None)
-    if too_long:
-        say(f"train: skipped {len(too_long)} pairs longer than train.max_length="
-            f"{params.train.max_length} tokens (e.g. {too_long[0]})")
-    trainable, total = parameter_counts(model)
-    say(f"train: {model.config.model_type} base {ref.model} (revision {ref.revision}); "
-        f"{len(examples)} examples, {len(val_examples)} held out for eval loss; "
-        f"{trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.3f}%), "
-        f"lr {params.lr:g}, {params.train.epochs} epochs")
-    fingerprint = run_fingerprint(params, ref, args.train)
-    if main_process:
-        resume_from = checkpoint_to_resume(args.checkpoints, fingerprint, params.train.resume)
-    else:  # the main process decides; the others wait for the same answer
-        resume_from = None
-    resume_from = broadcast_choice(resume_from)
+    for line in describe_run(inputs, model):
+        say(line)
+    resume_from = choose_resume(args, inputs, main_process)
     if resume_from:
         say(f"train: resuming from {resume_from}")
 
@@ -612,26 +670,16 @@ def main(argv: list[str] | None = None) -> int:
     live = Live(dir=args.metrics, dvcyaml=None, save_dvc_exp=False) if main_process else None
     try:
         result = train_adapter(
-            model, examples, lr=params.lr, params=params.train, seed=params.seed,
-            pad_id=tokenizer.pad_token_id, checkpoint_dir=args.checkpoints,
-            eval_examples=val_examples, resume_from=resume_from, live=live)
+            model, inputs.examples, lr=params.lr, params=params.train, seed=params.seed,
+            pad_id=inputs.tokenizer.pad_token_id, checkpoint_dir=args.checkpoints,
+            eval_examples=inputs.val_examples, resume_from=resume_from, live=live)
     except TrainingDiverged as err:
         print(f"train: {err}", file=sys.stderr)
         if live is not None:
             live.end()
         return 1
-    if not main_process:
-        return 0
-    live.summary.update(train_metrics(result, lr=params.lr, examples=len(examples),
-                                      too_long=len(too_long), trainable_params=trainable,
-                                      total_params=total, validation=len(val_examples)))
-    live.end()
-    model.save_pretrained(args.out)
-    tokenizer.save_pretrained(args.out)
-    normalize_saved_configs(args.out)
-    say(f"train: {len(result.losses)} steps ({len(result.losses) - result.resumed_from_step} in "
-        f"this run) in {time.perf_counter() - started:.0f} s, loss {result.losses[0]:.3f} -> "
-        f"{result.final_loss:.3f}; adapter saved to {args.out}")
+    if main_process:
+        say(finish_run(args, inputs, model, result, live, time.perf_counter() - started))
     return 0
 
 
