@@ -1,8 +1,8 @@
 """The pattern rules: each rule fails on its own kind of break, and only then."""
 import pytest
 
-from wpqa.pattern import (DEFAULT_BOUNDS, RULE_IDS, check_answer, conformance_rates,
-                              format_answer, parse_answer)
+from wpqa.pattern import (DEFAULT_BOUNDS, RULE_CHECKS, RULE_IDS, check_answer,
+                          conformance_rates, format_answer, parse_answer)
 from wpqa.params import PatternParams
 
 GOOD_STEPS = """To install a plugin, follow these steps:
@@ -51,6 +51,14 @@ def test_design_examples_conform():
 ])
 def test_each_rule_catches_its_break(answer, kind, expected):
     assert expected in rules(answer, kind)
+
+
+def test_every_rule_has_one_check_and_failures_come_in_rule_order():
+    assert tuple(RULE_CHECKS) == RULE_IDS
+    broken = "**Sure**\n1. Go.\n3. Go."
+    order = [f.rule for f in check_answer(broken, "steps", DEFAULT_BOUNDS)]
+    assert order == sorted(order, key=RULE_IDS.index)
+    assert {"intro", "numbering", "no_markup", "item_length"} <= set(order)
 
 
 def test_a_short_terminal_command_is_a_step_a_long_one_is_code():

@@ -153,98 +153,123 @@ def intro_kind(intro: str | None) -> str | None:
 
 def check_answer(answer: str, kind: str | None, bounds: PatternParams) -> list[RuleFailure]:
     """Every rule the answer breaks, each with a reason; empty when it conforms."""
-    failures: list[RuleFailure] = []
-
-    def fail(rule: str, reason: str) -> None:
-        failures.append(RuleFailure(rule, reason))
-
     parsed = parse_answer(answer)
-    texts = [text for _, text in parsed.items]
+    failures = []
+    for rule in RULE_IDS:
+        reason = RULE_CHECKS[rule](parsed, answer, kind, bounds)
+        if reason:
+            failures.append(RuleFailure(rule, reason))
+    return failures
 
-    # intro
-    if parsed.intro is None:
-        fail("intro", "no intro line before the list" if parsed.items else "empty answer")
-    elif not parsed.intro.endswith(":"):
-        fail("intro", "intro does not end with ':'")
-    elif _ITEM_NO_SPACE.match(parsed.intro):
-        fail("intro", "intro is a list item")
-    elif _SENTENCE_BREAK.search(parsed.intro):
-        fail("intro", "intro is more than one sentence")
-    elif len(words(parsed.intro)) > bounds.max_intro_words:
-        fail("intro", f"intro has {len(words(parsed.intro))} words, over {bounds.max_intro_words}")
 
-    # list
+# One function per rule, each (parsed, answer, kind, bounds) -> the reason it fails, or None.
+
+def _check_intro(parsed: ParsedAnswer, answer: str, kind, bounds: PatternParams) -> str | None:
+    intro = parsed.intro
+    if intro is None:
+        return "no intro line before the list" if parsed.items else "empty answer"
+    if not intro.endswith(":"):
+        return "intro does not end with ':'"
+    if _ITEM_NO_SPACE.match(intro):
+        return "intro is a list item"
+    if _SENTENCE_BREAK.search(intro):
+        return "intro is more than one sentence"
+    if len(words(intro)) > bounds.max_intro_words:
+        return f"intro has {len(words(intro))} words, over {bounds.max_intro_words}"
+    return None
+
+
+def _check_list(parsed: ParsedAnswer, answer: str, kind, bounds: PatternParams) -> str | None:
     if not (bounds.min_items <= len(parsed.items) <= bounds.max_items):
-        fail("list", f"{len(parsed.items)} numbered items, allowed "
-                     f"{bounds.min_items}..{bounds.max_items}")
-    elif parsed.stray:
-        fail("list", f"non-item line inside the list: {parsed.stray[0][:60]!r}")
+        return (f"{len(parsed.items)} numbered items, allowed "
+                f"{bounds.min_items}..{bounds.max_items}")
+    if parsed.stray:
+        return f"non-item line inside the list: {parsed.stray[0][:60]!r}"
+    return None
 
-    # numbering
+
+def _check_numbering(parsed: ParsedAnswer, answer: str, kind, bounds) -> str | None:
     numbers = [n for n, _ in parsed.items]
     if numbers and numbers != list(range(1, len(numbers) + 1)):
-        fail("numbering", f"numbers run {numbers[:12]}, expected 1..{len(numbers)}")
+        return f"numbers run {numbers[:12]}, expected 1..{len(numbers)}"
+    return None
 
-    # tail
+
+def _check_tail(parsed: ParsedAnswer, answer: str, kind, bounds) -> str | None:
     if len(parsed.tail) > 1:
-        fail("tail", f"{len(parsed.tail)} lines after the list, at most one Note: line allowed")
-    elif parsed.tail and not parsed.tail[0].startswith("Note:"):
-        fail("tail", f"line after the list does not start with 'Note:': {parsed.tail[0][:60]!r}")
+        return f"{len(parsed.tail)} lines after the list, at most one Note: line allowed"
+    if parsed.tail and not parsed.tail[0].startswith("Note:"):
+        return f"line after the list does not start with 'Note:': {parsed.tail[0][:60]!r}"
+    return None
 
-    # no_code
-    all_lines = [line for line in answer.splitlines() if line.strip()]
+
+def _nonblank_lines(answer: str) -> list[str]:
+    return [line for line in answer.splitlines() if line.strip()]
+
+
+def _check_no_code(parsed: ParsedAnswer, answer: str, kind, bounds) -> str | None:
     if "```" in answer or "~~~" in answer:
-        fail("no_code", "fenced code block")
-    else:
-        code_lines = [line for line in all_lines if _code_line(line)]
-        long_inline = _statement_code(answer)
-        if code_lines:
-            fail("no_code", f"line of code: {_code_line(code_lines[0])[:60]!r}")
-        elif long_inline:
-            fail("no_code", f"inline code is a statement, not a name: {long_inline[:40]!r}")
+        return "fenced code block"
+    code_lines = [line for line in _nonblank_lines(answer) if _code_line(line)]
+    if code_lines:
+        return f"line of code: {_code_line(code_lines[0])[:60]!r}"
+    long_inline = _statement_code(answer)
+    if long_inline:
+        return f"inline code is a statement, not a name: {long_inline[:40]!r}"
+    return None
 
-    # no_markup (inline code is a name, not markup: `__FILE__` is no bold run)
+
+def _check_no_markup(parsed: ParsedAnswer, answer: str, kind, bounds) -> str | None:
+    # Inline code is a name, not markup: `__FILE__` is no bold run.
     prose = _INLINE_CODE.sub("", answer)
-    if _HTML_TAG.search(prose):
-        fail("no_markup", f"HTML tag {_HTML_TAG.search(prose).group(0)[:30]!r}")
-    elif any(_MD_HEADING.match(line) for line in all_lines):
-        fail("no_markup", "Markdown heading")
-    elif any(_MD_TABLE.match(line) for line in all_lines):
-        fail("no_markup", "Markdown table row")
-    elif _BOLD.search(prose):
-        fail("no_markup", "bold run")
+    lines = _nonblank_lines(answer)
+    tag = _HTML_TAG.search(prose)
+    if tag:
+        return f"HTML tag {tag.group(0)[:30]!r}"
+    if any(_MD_HEADING.match(line) for line in lines):
+        return "Markdown heading"
+    if any(_MD_TABLE.match(line) for line in lines):
+        return "Markdown table row"
+    if _BOLD.search(prose):
+        return "bold run"
+    return None
 
-    # item_length
+
+def _check_item_length(parsed: ParsedAnswer, answer: str, kind, bounds: PatternParams) -> str | None:
     for number, text in parsed.items:
         count = len(words(text))
         if count == 0:
-            fail("item_length", f"item {number} is empty")
-            break
+            return f"item {number} is empty"
         if not bounds.min_item_words <= count <= bounds.max_item_words:
-            fail("item_length", f"item {number} has {count} words, allowed "
-                                f"{bounds.min_item_words}..{bounds.max_item_words}")
-            break
+            return (f"item {number} has {count} words, allowed "
+                    f"{bounds.min_item_words}..{bounds.max_item_words}")
+    return None
 
-    # no_repeat
-    normalised = [" ".join(words(t.lower())) for t in texts]
+
+def _check_no_repeat(parsed: ParsedAnswer, answer: str, kind, bounds) -> str | None:
+    normalised = [" ".join(words(text.lower())) for _, text in parsed.items]
     dupes = [t for t, c in Counter(normalised).items() if c > 1 and t]
     if dupes:
-        fail("no_repeat", f"duplicate item {dupes[0][:60]!r}")
-    else:
-        degenerate = _degenerate_repetition(answer)
-        if degenerate:
-            fail("no_repeat", degenerate)
+        return f"duplicate item {dupes[0][:60]!r}"
+    return _degenerate_repetition(answer)
 
-    # kind
+
+def _check_kind(parsed: ParsedAnswer, answer: str, kind: str | None, bounds) -> str | None:
     announced = intro_kind(parsed.intro)
     if kind is not None and kind not in KINDS:
-        fail("kind", f"unknown kind {kind!r}; allowed: {', '.join(KINDS)}")
-    elif announced is None:
-        fail("kind", "intro announces neither steps nor possible solutions")
-    elif kind is not None and announced != kind:
-        fail("kind", f"intro announces {announced} but the item is {kind}")
+        return f"unknown kind {kind!r}; allowed: {', '.join(KINDS)}"
+    if announced is None:
+        return "intro announces neither steps nor possible solutions"
+    if kind is not None and announced != kind:
+        return f"intro announces {announced} but the item is {kind}"
+    return None
 
-    return failures
+
+RULE_CHECKS = {
+    "intro": _check_intro, "list": _check_list, "numbering": _check_numbering,
+    "tail": _check_tail, "no_code": _check_no_code, "no_markup": _check_no_markup,
+    "item_length": _check_item_length, "no_repeat": _check_no_repeat, "kind": _check_kind,
+}
 
 
 def _strip_item_number(line: str) -> str:
