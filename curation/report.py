@@ -31,10 +31,6 @@ from wpqa.html_page import html_page
 from wpqa.io import read_jsonl, write_json, write_text
 from wpqa.params import load_params_or_exit
 
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-       "form-action 'none'")
-
-
 @dataclass(frozen=True)
 class Heading:
     text: str
@@ -482,7 +478,7 @@ def render_html(blocks: list[Block], title: str) -> str:
              "text-align:left;vertical-align:top}.bar{display:inline-block;height:.7rem;background:#3858e9}"
              "pre{white-space:pre-wrap;background:#f6f7f7;padding:.5rem}figure{margin:.5rem 0}"
              ".chart text{font:12px system-ui,sans-serif}.toc{columns:2}")
-    return html_page(title, body, style=style, csp=CSP, viewport=True)
+    return html_page(title, body, style=style, viewport=True)
 
 
 def main(argv: list[str] | None = None) -> None:

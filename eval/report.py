@@ -34,7 +34,6 @@ METRIC_LABELS = {
     "judge": "LLM judge (1-5)",
 }
 FENCE = "`" * 3
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'none'"
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:75rem;margin:2rem auto;padding:0 1rem}"
          "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;"
          "padding:.2rem .5rem;text-align:left;vertical-align:top}"
@@ -310,7 +309,7 @@ def render_html(predictions, metrics, comparisons, models, decoding=None,
             body.append(f"<td>{verdict} <span class=\"ci\">ROUGE-L "
                         f"{p.scores.get('rougeL', 0):.2f}{esc(limit)}</span><pre>{esc(p.answer)}</pre></td>")
         body.append("</tr></tbody></table></div>")
-    return html_page("wpqa evaluation", body, style=STYLE, csp=CSP)
+    return html_page("wpqa evaluation", body, style=STYLE)
 
 
 def write_report(out: str | Path, predictions: list[Prediction], metrics: dict[str, Any],

@@ -1,6 +1,7 @@
 """The review report in a real browser: sections render, scraped script text stays text,
 no script runs (the page's Content-Security-Policy forbids them), and a screenshot."""
-from curation.report import CSP, build_blocks, render_html, render_markdown
+from curation.report import build_blocks, render_html, render_markdown
+from wpqa.html_page import CSP
 from tests.browser import rendered_dom, require_chromium, screenshot
 from tests.test_report_cli import make_data
 from wpqa.io import read_jsonl, write_json, write_jsonl
@@ -102,14 +103,15 @@ def test_funnel_counts_rejected_outputs_of_sections_that_also_gave_candidates(tm
     assert counts["reasons_generate"] == {"llm_not_a_list": 1, "no_list": 1}
 
 
-def test_the_page_shell_escapes_the_title_and_keeps_each_reports_policy():
+def test_the_page_shell_escapes_the_title_and_sets_the_one_policy():
     from wpqa.html_page import html_page
 
     page = html_page("<script>alert(1)</script> & co", ["<p>kept &amp; escaped by the report</p>"],
-                     style="p{color:#000}", csp="default-src 'none'", viewport=True)
+                     style="p{color:#000}", viewport=True)
     assert page.startswith("<!DOCTYPE html>\n") and page.endswith("\n</body></html>\n")
     assert "<title>&lt;script&gt;alert(1)&lt;/script&gt; &amp; co</title>" in page
     assert "<p>kept &amp; escaped by the report</p>" in page and "<script>" not in page
-    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'">' in page
+    assert f'<meta http-equiv="Content-Security-Policy" content="{CSP}">' in page
+    assert CSP.startswith("default-src 'none';") and "script-src" not in CSP
     assert 'name="viewport"' in page
-    assert 'name="viewport"' not in html_page("t", [], style="", csp="default-src 'none'")
+    assert 'name="viewport"' not in html_page("t", [], style="")

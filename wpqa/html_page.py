@@ -2,8 +2,9 @@
 
 A Jinja2 template with autoescape: the title is escaped; the body, built by each report
 from its own escaped parts, and the report's style and Content-Security-Policy are passed
-as markup. Each report keeps its policy; both forbid scripts (`default-src 'none'`), so a
-scraped page or a model answer that holds markup cannot run anything in a reader's browser.
+as markup. One Content-Security-Policy for every report: nothing loads but inline style and
+`data:` images (the charts), so a scraped page or a model answer that holds markup cannot run
+a script, submit a form or redirect links in a reader's browser.
 """
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from typing import Iterable
 
 from jinja2 import Environment
 from markupsafe import Markup
+
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+       "form-action 'none'")
 
 _PAGE = Environment(autoescape=True, keep_trailing_newline=True).from_string(
     '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -20,7 +24,7 @@ _PAGE = Environment(autoescape=True, keep_trailing_newline=True).from_string(
     "{{ body }}\n</body></html>\n")
 
 
-def html_page(title: str, body: Iterable[str], *, style: str, csp: str, viewport: bool = False) -> str:
+def html_page(title: str, body: Iterable[str], *, style: str, viewport: bool = False) -> str:
     """A whole report page: `body` holds HTML fragments the report escaped itself."""
     return _PAGE.render(title=title, body=Markup("\n".join(body)), style=Markup(style),
-                        csp=Markup(csp), viewport=viewport)
+                        csp=Markup(CSP), viewport=viewport)
