@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from curation.dedup import (DedupResult, Fingerprints, Leak, NearParams, clusters, dedup, find_leaks,
                             split_groups, stable_order)
@@ -274,112 +275,48 @@ def generation_cost(generate_metrics: dict[str, Any]) -> tuple[float, str]:
     return 0.0, "the generate stage recorded no cost; the rules backend calls no model"
 
 
-def render_card(outcome: SplitOutcome, validation: dict[str, Any], generate_metrics: dict[str, Any],
-                params: SplitParams) -> str:
-    """The dataset card: YAML metadata, then what a reader needs to trust the data."""
+# The card is Markdown, not HTML, so the template does not escape: what it prints are
+# counts, ids and names from our own records.
+_CARD = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                    undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
+                    lstrip_blocks=True, autoescape=False).get_template("dataset_card.md.j2")
+
+
+def card_context(outcome: SplitOutcome, validation: dict[str, Any], generate_metrics: dict[str, Any],
+                 params: SplitParams) -> dict[str, Any]:
+    """What the dataset card says, as values; the template lays them out."""
     train, test = outcome.train, outcome.test
     items = train + test
     kinds = Counter(qa.kind for qa in items)
     example = min(items, key=lambda q: q.id)
-    example_json = json.dumps({"question": example.question, "answer": example.answer,
-                               "kind": example.kind, "source_url": example.source_url},
-                              ensure_ascii=False, indent=2)
-    per_source: dict[tuple[str, str], int] = Counter(
-        (qa.source, license_for(qa.source_url, params.licenses)) for qa in items)
-    hosts = sorted({urlsplit(qa.source_url).hostname or "" for qa in items})
-    source_rows = "\n".join(f"| {name} | {lic} | {count} |" for (name, lic), count in sorted(per_source.items()))
-    curation_rows = "\n".join(
-        f"| `{gen}` | `{prompt or 'n/a'}` | {count} |" for (gen, prompt), count in
-        sorted(Counter((qa.generator, qa.prompt_version) for qa in items).items()))
-    paraphrases = sum(1 for qa in items if qa.origin_id)
+    meta = card_metadata(train, test, params.licenses)
     cost, cost_note = generation_cost(generate_metrics)
     model = generate_metrics.get("model")
-    model_line = f"Model behind the generator: `{model}`.\n" if isinstance(model, str) and model else ""
-    m = outcome.metrics
-    meta = card_metadata(train, test, params.licenses)
-    licenses = meta["license"] if isinstance(meta["license"], list) else [meta["license"]]
-    gx_lines = "\n".join(f"| {e['expectation']} | {e['column']} | {'pass' if e['success'] else 'FAIL'} |"
-                         for e in outcome.gx["expectations"])
-    meta_yaml = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
-    return f"""---
-{meta_yaml}---
+    return {
+        "meta_yaml": yaml.safe_dump(meta, sort_keys=False, allow_unicode=True),
+        "train_count": len(train), "test_count": len(test),
+        "kinds": {"steps": kinds.get("steps", 0), "solutions": kinds.get("solutions", 0)},
+        "fields": [name for name, _ in FEATURES],
+        "example_json": json.dumps({"question": example.question, "answer": example.answer,
+                                    "kind": example.kind, "source_url": example.source_url},
+                                   ensure_ascii=False, indent=2),
+        "hosts": sorted({urlsplit(qa.source_url).hostname or "" for qa in items}),
+        "sources": sorted(Counter((qa.source, license_for(qa.source_url, params.licenses))
+                                  for qa in items).items()),
+        "generators": sorted(Counter((qa.generator, qa.prompt_version) for qa in items).items()),
+        "paraphrases": sum(1 for qa in items if qa.origin_id),
+        "model": model if isinstance(model, str) else "",
+        "cost": cost, "cost_note": cost_note,
+        "validation": validation, "m": outcome.metrics, "params": params,
+        "expectations": outcome.gx["expectations"],
+        "licenses": meta["license"] if isinstance(meta["license"], list) else [meta["license"]],
+    }
 
-# wpqa: WordPress list-format Q&A
 
-Questions about using and developing WordPress, each answered in one fixed pattern: a
-one-line intro, then numbered steps (`steps`, for tasks) or numbered possible solutions
-(`solutions`, for problems). Built by the wpqa pipeline from crawled documentation.
-
-## Dataset structure
-
-{len(train)} train and {len(test)} test items; {kinds.get('steps', 0)} `steps` and
-{kinds.get('solutions', 0)} `solutions`. Splits are grouped by source page, paraphrase
-family and near-duplicate cluster: no group contributes to both. Fields:
-{', '.join(f'`{name}`' for name, _ in FEATURES)}.
-
-```json
-{example_json}
-```
-
-## Sources
-
-Crawled from {', '.join(hosts)}. Every item keeps its page (`source_url`), section
-(`section_id`) and the hash of the section text (`content_hash`). `evidence` holds, per
-step, the `[start, end]` character offsets of the passage of the section that says it
-(page title, heading path and section text joined by newlines, as extracted), or null.
-
-| source | license | items |
-|---|---|---|
-{source_rows}
-
-## Curation
-
-Pages crawled with Scrapy (robots.txt obeyed), sections extracted with BeautifulSoup, turned
-into Q&A by the generator below, checked against the pattern rules and a Great Expectations
-suite, reviewed by people where `data/review/decisions.jsonl` says so, de-duplicated, split.
-{paraphrases} items are paraphrases of another item (`origin_id`).
-
-| generator (model) | prompt version | items |
-|---|---|---|
-{curation_rows}
-
-{model_line}Generation cost: ${cost:.2f} ({cost_note}).
-
-## Validation
-
-Every item passes all pattern rules (intro, list, numbering, tail, no_code, no_markup,
-item_length, no_repeat, kind) and a Great Expectations suite. Of
-{validation.get('candidates_in', 'n/a')} candidates, {validation.get('accepted', 'n/a')} were
-accepted and {validation.get('quarantined', 'n/a')} quarantined with the rule they broke.
-Human review: {m['review_reviewed']} items reviewed, {m['review_vetoed']} vetoed,
-{m['review_edited']} edited ({m['review_edits_rejected']} edits rejected for breaking the pattern).
-
-## Deduplication and leakage
-
-Exact duplicates (same normalised question and answer): {m['dropped_exact_duplicate']} dropped.
-Near duplicates (MinHash LSH, Jaccard of {params.shingle_words}-word shingles >=
-{params.near_dup_threshold}): {m['dropped_near_duplicate']} dropped in {m['dedup_clusters']} clusters
-(the smallest id of each kept); {m['near_misses_kept']} similar pairs kept as different items
-because their numbers (such as versions) differ or one paraphrases the other.
-
-Decontamination of test against train (MinHash at the same threshold, and any shared run of
-{params.leak_ngram_words} words): **{m['leaks']} leaks** (expected 0).
-
-| expectation | column | result |
-|---|---|---|
-{gx_lines}
-
-## Limitations
-
-Answers are only as current as the crawled pages. The rules generator keeps only sections
-that already hold a list; questions are worded from headings, so they read more uniformly
-than real users' questions. Review covers {m['review_reviewed']} of {m['items']} items.
-
-## License
-
-{', '.join(licenses)}: each item carries the license of the documentation it was built from,
-per source in the table above.
-"""
+def render_card(outcome: SplitOutcome, validation: dict[str, Any], generate_metrics: dict[str, Any],
+                params: SplitParams) -> str:
+    """The dataset card: YAML metadata, then what a reader needs to trust the data."""
+    return _CARD.render(card_context(outcome, validation, generate_metrics, params))
 
 
 def _json(path: str | Path) -> dict[str, Any]:

@@ -196,6 +196,25 @@ def test_card_cost_comes_from_the_generate_metrics():
                                                             "the rules backend calls no model")
 
 
+def test_card_names_the_model_and_cost_and_says_n_a_for_missing_counts(project):
+    write_json(project / "validate.json", {"accepted": 20})
+    write_json(project / "generate.json", {"model": "gpt-4o-mini", "cost_usd": 0.125})
+    split_main(["--params", str(project / "params.yaml"), "--qa", str(project / "qa.jsonl"),
+                "--decisions", str(project / "none.jsonl"),
+                "--validation", str(project / "validate.json"),
+                "--generate-metrics", str(project / "generate.json"),
+                "--splits", str(project / "splits"), "--hf", str(project / "hf"),
+                "--reports", str(project / "reports")])
+    card = (project / "hf/README.md").read_text()
+    assert ("Model behind the generator: `gpt-4o-mini`.\nGeneration cost: $0.12 (from `cost_usd` "
+            "in reports/generate/metrics.json)." in card)
+    assert "Of\nn/a candidates, 20 were\naccepted and n/a quarantined" in card
+    assert "16 train and 4 test items; 20 `steps` and\n0 `solutions`." in card
+    assert "| documentation | mit | 20 |\n\n## Curation" in card
+    assert "| `rules-v1` | `n/a` | 20 |\n\n" in card
+    assert card.endswith("per source in the table above.\n")
+
+
 def test_review_sheet_defuses_formulas():
     from curation.review import export_rows
     row = export_rows([QAPair(**{**item(1).__dict__, "question": "=HYPERLINK(\"http://x\")"})], {})[0]
