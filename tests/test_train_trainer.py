@@ -131,30 +131,51 @@ def test_nan_loss_stops_with_the_last_good_checkpoint(tiny, tmp_path):
     assert not (tmp_path / "ck" / "checkpoint-4").exists()  # the bad step was not saved
 
 
+# Runs the stage with one extra callback: once checkpoint 6 is saved, it says so in a file
+# and hangs, so the test kills the run at a known step however fast the machine is.
+HANG_AFTER_STEP_6 = """
+import sys, time
+from pathlib import Path
+from transformers import TrainerCallback
+from train import qlora
+
+class HangAfterStep6(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == 6:
+            Path(sys.argv[1]).write_text("saved")
+            time.sleep(600)
+
+train_adapter = qlora.train_adapter
+qlora.train_adapter = lambda *a, **k: train_adapter(*a, extra_callbacks=(HangAfterStep6(),), **k)
+sys.exit(qlora.main(sys.argv[2:]))
+"""
+
+
 @pytest.mark.integration
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     make_tiny_base(tmp_path / "base", steps=20)
     write_jsonl(tmp_path / "train.jsonl", qa_rows(16))
     params = write_params(tmp_path / "p.yaml", train={
         "epochs": 6, "batch_size": 4, "save_steps": 3, "save_total_limit": 1})
-    cmd = [sys.executable, "-m", "train.qlora", "--params", str(params),
-           "--train", str(tmp_path / "train.jsonl"), "--base", str(tmp_path / "base"),
-           "--out", str(tmp_path / "adapter"), "--metrics", str(tmp_path / "m"),
-           "--checkpoints", str(tmp_path / "ck")]
+    args = ["--params", str(params), "--train", str(tmp_path / "train.jsonl"),
+            "--base", str(tmp_path / "base"), "--out", str(tmp_path / "adapter"),
+            "--metrics", str(tmp_path / "m"), "--checkpoints", str(tmp_path / "ck")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    first = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    marker = tmp_path / "saved-step-6"
+    first = subprocess.Popen([sys.executable, "-c", HANG_AFTER_STEP_6, str(marker), *args],
+                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
-    while not (tmp_path / "ck" / "checkpoint-6" / "trainer_state.json").exists():
-        assert first.poll() is None, "the run ended before its second checkpoint"
+    while not marker.exists():
+        assert first.poll() is None, first.stderr.read().decode()[-2000:]
         assert time.monotonic() < deadline
         time.sleep(0.2)
     first.send_signal(signal.SIGKILL)
     first.wait()
+    cmd = [sys.executable, "-m", "train.qlora", *args]
     assert not (tmp_path / "adapter").exists()
     saved = qlora.last_checkpoint(tmp_path / "ck")
     step = json.loads((saved / "trainer_state.json").read_text())["global_step"]
-    assert 6 <= step < 24
+    assert step == 6 and saved.name == "checkpoint-6"
 
     second = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-2000:]
