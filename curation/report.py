@@ -221,18 +221,8 @@ def evidence_blocks(final: list[dict[str, Any]], sources: dict[str, str]) -> lis
     return out
 
 
-def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: Path | None = None,
-                 diff_items: int = 30) -> tuple[list[Block], dict]:
-    counts = funnel_counts(data)
-    final = _read(data / "splits/train.jsonl") + _read(data / "splits/test.jsonl")
-    gx = _json(reports / "validate/gx_results.json")
-    split_gx = _json(reports / "split/gx_results.json")
-    m = _json(reports / "split/metrics.json")
-    dedup = _json(reports / "split/dedup.json")
-    review = _json(reports / "split/review.json")
-    evaluation = _json(reports / "eval/metrics.json")
-    train_metrics = _json(reports / "train/metrics.json")
-
+def funnel_blocks(counts: dict) -> list[Block]:
+    """Where the items went, stage by stage, and why the others were dropped."""
     blocks: list[Block] = [Heading("Funnel")]
     verdict = "every step adds up" if counts["adds_up"] else "COUNTS DO NOT ADD UP — see below"
     blocks.append(Para(f"From {counts['pages']} pages to {counts['train']} train and "
@@ -259,8 +249,12 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: 
         blocks.append(Heading(title))
         rows = [[reason, n] for reason, n in counts[key].items()]
         blocks.append(Table(["reason", "count"], rows, bar_column=1) if rows else Para("None."))
+    return blocks
 
-    blocks.append(Heading("Great Expectations"))
+
+def gx_blocks(gx: dict, split_gx: dict) -> list[Block]:
+    """Each Great Expectations suite the data passed through, expectation by expectation."""
+    blocks: list[Block] = [Heading("Great Expectations")]
     for title, result in (("validate: suite over candidates", gx.get("candidates")),
                           ("validate: suite over accepted items", gx.get("accepted")),
                           ("split: decontamination of test against train", split_gx or None)):
@@ -271,8 +265,12 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: 
         blocks.append(Table(["expectation", "column", "result", "unexpected"], [
             [e["expectation"], e["column"], "pass" if e["success"] else "FAIL", e["unexpected_count"]]
             for e in result["expectations"]]))
+    return blocks
 
-    blocks.append(Heading("Distributions"))
+
+def distribution_blocks(final: list[dict]) -> list[Block]:
+    """The shape of the items in the splits: length, steps, sources, kinds."""
+    blocks: list[Block] = [Heading("Distributions")]
     parsed = [parse_answer(q["answer"]) for q in final]
     blocks.append(Para(f"Over the {len(final)} items in the splits."))
     blocks.append(Chart("Answer length in words", "items",
@@ -281,8 +279,12 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: 
                         [(label, n) for label, n in histogram((len(p.items) for p in parsed), 1)]))
     blocks.append(Chart("Items per source", "items", sorted(Counter(q["source"] for q in final).items())))
     blocks.append(Chart("Items per kind", "items", sorted(Counter(q["kind"] for q in final).items())))
+    return blocks
 
-    blocks.append(Heading("Dedup and leakage"))
+
+def dedup_blocks(m: dict, dedup: dict) -> list[Block]:
+    """What deduplication dropped, what it kept on purpose, and any test/train leak."""
+    blocks: list[Block] = [Heading("Dedup and leakage")]
     if m:
         blocks.append(Para(
             f"Exact duplicates dropped: {m.get('dropped_exact_duplicate', 0)}; near duplicates "
@@ -309,8 +311,12 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: 
     if leaks:
         blocks.append(Table(["test item", "train item", "method", "evidence"],
                             [[x["test_id"], x["train_id"], x["method"], x["evidence"]] for x in leaks]))
+    return blocks
 
-    blocks.append(Heading("Human review"))
+
+def review_blocks(review: dict) -> list[Block]:
+    """What people decided and which decisions were not applied, with why."""
+    blocks: list[Block] = [Heading("Human review")]
     if review:
         blocks.append(Para(
             f"Decisions in data/review/decisions.jsonl: {review.get('review_decisions', 0)}. "
@@ -330,12 +336,12 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: 
                                 [[r["id"], "; ".join(r["reasons"])] for r in rejected]))
     else:
         blocks.append(Para("No review results found."))
+    return blocks
 
-    sources = section_sources(data / "interim/sections.jsonl")
-    blocks.append(Heading("Per-step evidence and UI strings"))
-    blocks.extend(evidence_blocks(final, sources))
 
-    blocks.append(Heading("Sample items"))
+def sample_blocks(final: list[dict], sources: dict, sample_items: int, seed: int) -> list[Block]:
+    """A seeded sample of items, each with its per-step evidence and invented UI strings."""
+    blocks: list[Block] = [Heading("Sample items")]
     rng = random.Random(seed)
     for row in sorted(rng.sample(final, min(sample_items, len(final))), key=lambda q: q["id"]):
         source = sources.get(row["section_id"])
@@ -343,11 +349,12 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: 
                            tuple(step_evidence(row, source)) if source is not None else (),
                            tuple(invented_ui_labels(row["answer"], source))
                            if source is not None else ()))
+    return blocks
 
-    blocks.append(Heading("Version diff"))
-    blocks.extend(version_diff(data, repo or Path("."), diff_items))
 
-    blocks.append(Heading("Evaluation"))
+def evaluation_blocks(evaluation: dict, train_metrics: dict) -> list[Block]:
+    """The pattern scores of base and tuned, per rule."""
+    blocks: list[Block] = [Heading("Evaluation")]
     if evaluation:
         blocks.append(Para(
             f"{evaluation.get('n_questions', 0)} test questions, lr "
@@ -360,6 +367,28 @@ def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: 
              f"{evaluation.get(f'tuned_rule_{rule}', 0):.2f}"] for rule in RULE_IDS]))
     else:
         blocks.append(Para("No evaluation metrics found."))
+    return blocks
+
+
+def build_blocks(data: Path, reports: Path, sample_items: int, seed: int, repo: Path | None = None,
+                 diff_items: int = 30) -> tuple[list[Block], dict]:
+    """The whole review report as blocks, in reading order, and the funnel counts."""
+    counts = funnel_counts(data)
+    final = _read(data / "splits/train.jsonl") + _read(data / "splits/test.jsonl")
+    sources = section_sources(data / "interim/sections.jsonl")
+    blocks = [
+        *funnel_blocks(counts),
+        *gx_blocks(_json(reports / "validate/gx_results.json"),
+                   _json(reports / "split/gx_results.json")),
+        *distribution_blocks(final),
+        *dedup_blocks(_json(reports / "split/metrics.json"), _json(reports / "split/dedup.json")),
+        *review_blocks(_json(reports / "split/review.json")),
+        Heading("Per-step evidence and UI strings"), *evidence_blocks(final, sources),
+        *sample_blocks(final, sources, sample_items, seed),
+        Heading("Version diff"), *version_diff(data, repo or Path("."), diff_items),
+        *evaluation_blocks(_json(reports / "eval/metrics.json"),
+                           _json(reports / "train/metrics.json")),
+    ]
     return blocks, counts
 
 
