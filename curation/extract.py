@@ -326,44 +326,69 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
     them (and still open their own section, which may hold sub-procedures). Each ordered
     list records the paragraph before it as its intro.
     """
-    drafts = [_Draft(heading_path=list(root_path), troubleshooting=troubleshooting)]
-    # Open headings below the page title: (level, text, troubleshooting part, its draft).
-    levels: list[tuple[int, str, bool, _Draft]] = []
-    skip_below: list[int] = []  # the level of an open changelog heading
-    # (draft, index of its step list, the section a step heading opened): a step whose
-    # section holds code marks its list as followed by code, so a step that points at it
-    # ("Add the following lines") needs the code; "1. Download the file" does not.
-    step_sections: list[tuple[_Draft, int, _Draft]] = []
+    walker = _BodyWalker(root_path, troubleshooting)
+    for child in body.children:
+        if isinstance(child, Tag):
+            walker.visit(child)
+    return walker.finish()
 
-    def current() -> _Draft:
-        return drafts[-1]
 
-    def open_heading(level: int, heading: str) -> None:
-        if skip_below and level > skip_below[0]:
+class _BodyWalker:
+    """The state of one walk through a body: the drafts so far and the open headings."""
+
+    def __init__(self, root_path: list[str], troubleshooting: bool):
+        self.root_path = root_path
+        self.troubleshooting = troubleshooting
+        self.drafts = [_Draft(heading_path=list(root_path), troubleshooting=troubleshooting)]
+        # Open headings below the page title: (level, text, troubleshooting part, its draft).
+        self.levels: list[tuple[int, str, bool, _Draft]] = []
+        self.skip_below: list[int] = []  # the level of an open changelog heading
+        # (draft, index of its step list, the section a step heading opened): a step whose
+        # section holds code marks its list as followed by code, so a step that points at it
+        # ("Add the following lines") needs the code; "1. Download the file" does not.
+        self.step_sections: list[tuple[_Draft, int, _Draft]] = []
+
+    def current(self) -> _Draft:
+        return self.drafts[-1]
+
+    def open_draft(self, *extra_heading: str) -> _Draft:
+        draft = _Draft(heading_path=self.root_path + [h for _, h, _, _ in self.levels]
+                       + list(extra_heading),
+                       troubleshooting=self.troubleshooting or any(t for _, _, t, _ in self.levels))
+        self.drafts.append(draft)
+        return draft
+
+    def finish(self) -> list[_Draft]:
+        for parent, index, step_draft in self.step_sections:
+            if step_draft.has_code and index is not None and index < len(parent.list_meta):
+                parent.list_meta[index]["code_after"] = True
+        return self.drafts
+
+    def open_heading(self, level: int, heading: str) -> None:
+        levels = self.levels
+        if self.skip_below and level > self.skip_below[0]:
             return  # a sub-heading of the changelog
         while levels and levels[-1][0] >= level:
             levels.pop()
         if CHANGELOG_HEADING.match(heading):
-            skip_below[:] = [level]
+            self.skip_below[:] = [level]
             return
-        skip_below.clear()
+        self.skip_below.clear()
         step = numbered_step(heading, heading=True)
-        parent = levels[-1][3] if levels else drafts[0]
+        parent = levels[-1][3] if levels else self.drafts[0]
         in_steps = bool(step) and _add_numbered_step(parent, *step, intro=parent.last_paragraph,
                                                      marker=heading)
         if step and not in_steps:
             parent.step_list = None
         levels.append((level, heading, bool(TROUBLESHOOTING_HEADING.match(heading)), None))
-        draft = _Draft(heading_path=root_path + [h for _, h, _, _ in levels],
-                       troubleshooting=troubleshooting or any(t for _, _, t, _ in levels))
+        draft = self.open_draft()
         levels[-1] = levels[-1][:3] + (draft,)
-        drafts.append(draft)
         if in_steps:
-            step_sections.append((parent, parent.step_list, draft))
+            self.step_sections.append((parent, parent.step_list, draft))
 
-    def add_ordered(node: Tag) -> None:
+    def add_ordered(self, node: Tag) -> None:
         items, code, links = list_items(node)
-        draft = current()
+        draft = self.current()
         draft.has_code |= code
         if not items:
             return
@@ -388,103 +413,106 @@ def walk_body(body: Tag, root_path: list[str], troubleshooting: bool) -> list[_D
         draft.open_unordered = False
         draft.last_paragraph = ""
 
-    def visit(node: Tag) -> None:
+    def add_unordered(self, node: Tag) -> None:
+        items, code, _ = list_items(node)
+        draft = self.current()
+        draft.has_code |= code
+        if items and draft.open_unordered and draft.unordered_lists:
+            draft.unordered_lists[-1].extend(items)  # one list, split by a screenshot
+        elif items:
+            draft.unordered_lists.append(items)
+        draft.open_ordered = False
+        draft.open_unordered = bool(items)
+        draft.last_paragraph = ""
+
+    def add_paragraph(self, node: Tag) -> None:
+        text = clean_text(node)
+        if not text:
+            return
+        draft = self.current()
+        bold, code_line = _paragraph_marks(node)
+        step = numbered_step(text)
+        if step and _add_numbered_step(draft, *step, intro=draft.last_paragraph, marker=text):
+            draft.open_ordered = draft.open_unordered = False
+        elif bold and (BOLD_NOTE_PREFIX.match(text) or CAUTION_PREFIX.match(text)):
+            draft.notes.append(text)
+        elif bold and len(re.findall(r"\w+", text)) <= 20 and not text.endswith("!") \
+                and not _list_resumes_after(node, draft):
+            # Below any real heading, replaced by the next bold line. Between the parts
+            # of a procedure (`<ol start="N">` follows) a bold line is a caption instead.
+            self.open_heading(7, text)
+        else:
+            draft.paragraphs.append(text)
+            draft.has_code |= code_line
+            draft.open_ordered = draft.open_unordered = False
+            # Several paragraphs since the last list: only the last one introduces the next.
+            draft.last_paragraph = text
+
+    def add_code(self, node: Tag) -> None:
+        draft = self.current()
+        prose = prose_steps(node.get_text())
+        if prose:  # a notice quoted in a code block: "please follow these steps: 1. Test …"
+            intro, steps = prose
+            if intro:
+                draft.paragraphs.append(intro)
+            draft.ordered_lists.append(steps)
+            draft.list_meta.append({"intro": intro, "links": 0, "code": False,
+                                    "numbered_text": True})
+            draft.open_ordered = draft.open_unordered = False
+            draft.last_paragraph = ""
+            return
+        draft.has_code = True
+        draft.open_ordered = draft.open_unordered = False
+        if draft.list_meta and draft.ordered_lists:
+            # A code block right after a list: its last steps may need it.
+            draft.list_meta[-1]["code_after"] = True
+
+    def visit_children(self, node: Tag) -> None:
+        """A wrapper (div, section, dl, dd, details, blockquote…): walk inside it."""
+        for child in node.children:
+            if isinstance(child, Tag):
+                self.visit(child)
+            elif isinstance(child, NavigableString) and not isinstance(child, Comment):
+                text = clean_text(child)
+                if text and node.name in ("dd", "blockquote", "div", "details"):
+                    self.current().paragraphs.append(text)
+
+    def visit(self, node: Tag) -> None:
         name = node.name
         if _HEADING_TAG.match(name):
             heading = clean_text(node)
             if heading:
-                open_heading(int(name[1]), heading)
-            return
-        if skip_below:  # inside a changelog: only a later heading matters
+                self.open_heading(int(name[1]), heading)
+        elif self.skip_below:  # inside a changelog: only a later heading matters
             if node.find(_HEADING_TAG) is not None:
                 for child in node.children:
                     if isinstance(child, Tag):
-                        visit(child)
-            return
-        if name == "p":
-            text = clean_text(node)
-            if not text:
-                return
-            bold, code_line = _paragraph_marks(node)
-            step = numbered_step(text)
-            if step and _add_numbered_step(current(), *step, intro=current().last_paragraph,
-                                           marker=text):
-                current().open_ordered = current().open_unordered = False
-            elif bold and (BOLD_NOTE_PREFIX.match(text) or CAUTION_PREFIX.match(text)):
-                current().notes.append(text)
-            elif bold and len(re.findall(r"\w+", text)) <= 20 and not text.endswith("!") \
-                    and not _list_resumes_after(node, current()):
-                # Below any real heading, replaced by the next bold line. Between the parts
-                # of a procedure (`<ol start="N">` follows) a bold line is a caption instead.
-                open_heading(7, text)
-            else:
-                current().paragraphs.append(text)
-                current().has_code |= code_line
-                current().open_ordered = current().open_unordered = False
-                # Several paragraphs since the last list: only the last one introduces the next.
-                current().last_paragraph = text
+                        self.visit(child)
+        elif name == "p":
+            self.add_paragraph(node)
         elif name == "ol":
-            add_ordered(node)
+            self.add_ordered(node)
         elif name == "ul":
-            items, code, _ = list_items(node)
-            draft = current()
-            draft.has_code |= code
-            if items and draft.open_unordered and draft.unordered_lists:
-                draft.unordered_lists[-1].extend(items)  # one list, split by a screenshot
-            elif items:
-                draft.unordered_lists.append(items)
-            draft.open_ordered = False
-            draft.open_unordered = bool(items)
-            draft.last_paragraph = ""
+            self.add_unordered(node)
         elif name in ("pre", "code") or "wp-block-code" in (node.get("class") or []):
-            prose = prose_steps(node.get_text())
-            if prose:  # a notice quoted in a code block: "please follow these steps: 1. Test …"
-                intro, steps = prose
-                if intro:
-                    current().paragraphs.append(intro)
-                current().ordered_lists.append(steps)
-                current().list_meta.append({"intro": intro, "links": 0, "code": False,
-                                            "numbered_text": True})
-                current().open_ordered = current().open_unordered = False
-                current().last_paragraph = ""
-                return
-            current().has_code = True
-            current().open_ordered = current().open_unordered = False
-            if current().list_meta and current().ordered_lists:
-                # A code block right after a list: its last steps may need it.
-                current().list_meta[-1]["code_after"] = True
+            self.add_code(node)
         elif name in ("figure", "img", "br", "hr"):
             pass  # screenshots between the parts of one procedure keep it open
         elif name == "table":
             text = clean_text(node)
             if text:
-                current().paragraphs.append(text)
-                current().open_ordered = current().open_unordered = False
+                self.current().paragraphs.append(text)
+                self.current().open_ordered = self.current().open_unordered = False
         elif _is_note(node) or name == "blockquote" and NOTE_PREFIX.match(clean_text(node)):
             text = clean_text(node)
             if text:
-                current().notes.append(text)
+                self.current().notes.append(text)
         elif name in ("dt", "summary"):  # an FAQ entry's question (<dl>, <details>)
             heading = clean_text(node)
             if heading:
-                drafts.append(_Draft(heading_path=root_path + [h for _, h, _, _ in levels] + [heading],
-                                     troubleshooting=troubleshooting or any(t for _, _, t, _ in levels)))
-        else:  # a wrapper (div, section, dl, dd, details, blockquote…): walk inside it
-            for child in node.children:
-                if isinstance(child, Tag):
-                    visit(child)
-                elif isinstance(child, NavigableString) and not isinstance(child, Comment):
-                    text = clean_text(child)
-                    if text and name in ("dd", "blockquote", "div", "details"):
-                        current().paragraphs.append(text)
-
-    for child in body.children:
-        if isinstance(child, Tag):
-            visit(child)
-    for parent, index, step_draft in step_sections:
-        if step_draft.has_code and index is not None and index < len(parent.list_meta):
-            parent.list_meta[index]["code_after"] = True
-    return drafts
+                self.open_draft(heading)
+        else:
+            self.visit_children(node)
 
 
 def _int(value: object) -> int | None:
