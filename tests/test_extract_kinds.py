@@ -29,19 +29,40 @@ def by_heading(sections):
 
 
 # --- Markdown to HTML ----------------------------------------------------------------------
+# The converter is markdown-it-py; these tests hold the structure extraction reads from it.
+
+def soup(html):
+    from bs4 import BeautifulSoup
+    return BeautifulSoup(html, "html.parser")
+
+
+def item_texts(list_tag):
+    """The first line of each item's own text (a nested list or a later paragraph left out)."""
+    return [next(s for s in li.strings if s.strip()).strip().splitlines()[0]
+            for li in list_tag.find_all("li", recursive=False)]
+
 
 def test_markdown_blocks():
-    html = markdown_to_html(
+    doc = soup(markdown_to_html(
         "# Title\n\nIntro *text* with `a_b()` and **bold**.\nSame paragraph.\n\n"
         "1. One\n1. Two\n   more of two\n   * nested\n3. Three\n\n"
         "- a\n- b\n\n    indented code\n\n```php\n<?php echo 1; ?>\n```\n\n"
-        "Setext\n------\n\n5. five\n6. six\n")
-    assert html.splitlines()[0] == "<h1>Title</h1>"
-    assert "<p>Intro <em>text</em> with <code>a_b()</code> and <strong>bold</strong>.\nSame paragraph.</p>" in html
-    assert "<ol><li>One</li><li>Two\nmore of two<ul><li>nested</li></ul></li><li>Three</li></ol>" in html
-    assert "<ul><li>a</li><li><p>b</p><p>indented code</p></li></ul>" in html  # indented: still the item
-    assert '<pre><code class="language-php">&lt;?php echo 1; ?&gt;</code></pre>' in html
-    assert "<h2>Setext</h2>" in html and '<ol start="5"><li>five</li><li>six</li></ol>' in html
+        "Setext\n------\n\n5. five\n6. six\n"))
+    assert doc.find("h1").get_text() == "Title"
+    intro = doc.find("p")
+    assert intro.find("em").get_text() == "text" and intro.find("code").get_text() == "a_b()"
+    assert intro.find("strong").get_text() == "bold" and "Same paragraph." in intro.get_text()
+    first, later = doc.find_all("ol", recursive=False)
+    assert item_texts(first) == ["One", "Two", "Three"] and first.get("start") is None
+    two = first.find_all("li", recursive=False)[1]
+    assert "more of two" in two.get_text() and item_texts(two.find("ul")) == ["nested"]
+    bullets = doc.find("ul", recursive=False)
+    assert item_texts(bullets) == ["a", "b"]
+    assert "indented code" in bullets.find_all("li")[1].get_text()  # indented: still the item
+    code = doc.find("pre").find("code")
+    assert code["class"] == ["language-php"] and code.get_text().strip() == "<?php echo 1; ?>"
+    assert doc.find("h2").get_text() == "Setext"
+    assert later["start"] == "5" and item_texts(later) == ["five", "six"]
 
 
 def test_markdown_code_quotes_tables_html_and_links():
@@ -51,22 +72,36 @@ def test_markdown_code_quotes_tables_html_and_links():
         '<div class="callout callout-info">\nRaw *HTML* stays.\n</div>\n\n'
         "See [the docs][docs], <https://example.test/x>, ![shot](/a.png) and 5 < 6 & 7.\n\n"
         "[docs]: https://example.test/docs\n")
-    assert "<pre><code>$ wp plugin list</code></pre>" in html
-    assert '<div class="callout callout-warning"><p>Back up first.</p></div>' in html
-    assert "<blockquote><p>Plain quote.</p></blockquote>" in html
-    assert "<th>Option</th><th>Default</th>" in html and "<td>Batch</td><td>20</td>" in html
+    doc = soup(html)
+    assert doc.find("pre").get_text().strip() == "$ wp plugin list"
+    warning = doc.find("div", class_="callout-warning")
+    assert warning["class"] == ["callout", "callout-warning"]
+    assert warning.get_text().strip() == "Back up first." and "[!WARNING]" not in html
+    assert [q.get_text().strip() for q in doc.find_all("blockquote")] == ["Plain quote."]
+    assert [c.get_text() for c in doc.find_all("th")] == ["Option", "Default"]
+    assert [c.get_text() for c in doc.find_all("td")] == ["Batch", "20"]
     assert '<div class="callout callout-info">\nRaw *HTML* stays.\n</div>' in html
-    assert '<a href="https://example.test/docs">the docs</a>' in html
-    assert '<a href="https://example.test/x">https://example.test/x</a>' in html
-    assert '<img src="/a.png" alt="shot">' in html and "5 &lt; 6 &amp; 7." in html
-    assert "[docs]:" not in html
+    links = {a.get_text(): a["href"] for a in doc.find_all("a")}
+    assert links == {"the docs": "https://example.test/docs",
+                     "https://example.test/x": "https://example.test/x"}
+    assert doc.find("img")["src"] == "/a.png" and doc.find("img")["alt"] == "shot"
+    assert "5 &lt; 6 &amp; 7." in html and "[docs]:" not in html
+
+
+def test_markdown_alert_marker_alone_leaves_no_empty_paragraph():
+    doc = soup(markdown_to_html("> [!NOTE]\n>\n> Keep a backup.\n"))
+    note = doc.find("div", class_="callout-note")
+    assert [p.get_text() for p in note.find_all("p")] == ["Keep a backup."]
 
 
 def test_markdown_lists_a_paragraph_can_introduce_and_loose_items_continue():
-    html = markdown_to_html("Do this:\n* first\n* second\n\n* third\n\nAfter.")
-    assert html == "<p>Do this:</p>\n<ul><li>first</li><li>second</li><li>third</li></ul>\n<p>After.</p>"
+    doc = soup(markdown_to_html("Do this:\n* first\n* second\n\n* third\n\nAfter."))
+    assert [t.name for t in doc.find_all(recursive=False)] == ["p", "ul", "p"]
+    assert item_texts(doc.find("ul")) == ["first", "second", "third"]
     # A lazy line continues the item; an unindented paragraph after a gap ends the list.
-    assert markdown_to_html("1. Open\nthe screen.\n\nDone.") == "<ol><li>Open\nthe screen.</li></ol>\n<p>Done.</p>"
+    doc = soup(markdown_to_html("1. Open\nthe screen.\n\nDone."))
+    assert [t.name for t in doc.find_all(recursive=False)] == ["ol", "p"]
+    assert " ".join(doc.find("li").get_text().split()) == "Open the screen."
 
 
 # --- readme.txt ------------------------------------------------------------------------------
@@ -118,9 +153,10 @@ def test_parse_faq_bold_questions_and_free_text():
 def test_section_html_sub_headings_and_backtick_code_blocks():
     html = section_html("= Settings =\nSet the batch:\n`define( 'X', 1 );`\n\nUse `ON` here.\n`\nline one\nline two\n`")
     assert "<h4>Settings</h4>" in html
-    assert "<pre><code>define( 'X', 1 );</code></pre>" in html
+    blocks = soup(html).find_all(["pre", "p"], recursive=False)
+    assert [(b.name, b.get_text().strip()) for b in blocks if b.name == "pre"] == [
+        ("pre", "define( 'X', 1 );"), ("pre", "line one\nline two")]
     assert "<p>Use <code>ON</code> here.</p>" in html
-    assert "<pre><code>line one\nline two</code></pre>" in html
 
 
 def test_extract_readme_sections_and_faq_entries():
