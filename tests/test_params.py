@@ -1,5 +1,6 @@
 """Params are checked once at start; a bad one names its key and what is allowed."""
 import copy
+import re
 
 import pytest
 import yaml
@@ -39,7 +40,7 @@ def test_float_from_yaml_string():
     ("split.test_size", 1.5, "split.test_size: got 1.5; allowed: a whole count >= 1"),
     ("split.test_size", 0, "split.test_size"),
     ("generate.backend", "gpt", "generate.backend: got 'gpt'; allowed: rules, openai, hybrid"),
-    ("generate.min_grounding", 1.5, "generate.min_grounding: got 1.5; allowed: 0 to 1"),
+    ("generate.min_grounding", 1.5, "generate.min_grounding: got 1.5; allowed: 0 <= value <= 1"),
     ("generate.llm.base_url", "localhost:8000", "generate.llm.base_url: got 'localhost:8000'"),
     ("generate.llm.api_key_env", "sk-abc123 key", "generate.llm.api_key_env: got"),
     ("generate.llm.prices", {"gpt-4o-mini": [0.1]}, "generate.llm.prices.gpt-4o-mini: got"),
@@ -150,7 +151,7 @@ def test_repetition_settings_reach_the_decoding_and_generation_config():
     (["Tuned"], 1, "allowed: a snake_case identifier"),
     (["gpt4"], 1, "needs `model` (the served model id) and `base_url`"),
     ([{"name": "tuned", "model": "x", "base_url": "http://h/v1"}], 1, "an endpoint model needs another name"),
-    ([{"name": "gpt", "model": "x", "base_url": "http://h/v1", "key": "sk"}], 1, "eval.models.key: unknown key"),
+    ([{"name": "gpt", "model": "x", "base_url": "http://h/v1", "key": "sk"}], 1, "eval.models.gpt.key: unknown key; allowed in eval.models.gpt: api_key_env, "),
     (["base", "tuned"], 3, "eval.samples: got 3; greedy decoding gives one answer"),
 ])
 def test_bad_eval_models_name_the_key(models, samples, message):
@@ -190,3 +191,36 @@ def test_one_endpoint_type_for_generate_judge_and_eval_models():
     bad["eval"]["models"][1]["api_key_env"] = "sk-not-a-name"
     with pytest.raises(ParamsError, match="eval.models.local_qwen.api_key_env: got 'sk-not-a-name'"):
         parse_params(bad)
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("train.lora_dropout", 1.0, "train.lora_dropout: got 1.0; allowed: 0 <= value < 1"),
+    ("generate.llm.temperature", 3, "generate.llm.temperature: got 3; allowed: 0 <= value <= 2"),
+    ("eval.bootstrap_resamples", 10, "eval.bootstrap_resamples: got 10; allowed: a number >= 100"),
+    ("generate.judge", "yes", "generate.judge: expected true or false, got 'yes'"),
+    ("train.epochs", "2", "train.epochs: expected a whole number, got '2'"),
+    ("train", [1, 2], "train: expected a mapping of keys, got list"),
+    ("scrape.plugin_slugs", "akismet", "scrape.plugin_slugs: expected a list, got 'akismet'"),
+    ("openai_ft.suffix", "x" * 65, "openai_ft.suffix: got 'xxx"),
+    ("generate.llm.mode", "later", "generate.llm.mode: got 'later'; allowed: online, batch"),
+])
+def test_declared_types_and_bounds_say_the_key_and_the_allowed_values(path, value, message):
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        parse_params(with_change(path, value))
+
+
+def test_an_eval_model_entry_is_named_by_its_name_and_direct_construction_checks_too():
+    from wpqa.params import LLMParams, PatternParams
+    entry = {"name": "local_qwen", "model": "qwen", "base_url": "http://h/v1", "concurrency": 0}
+    with pytest.raises(ParamsError, match=re.escape(
+            "eval.models.local_qwen.concurrency: got 0; allowed: a number >= 1")):
+        parse_params(with_change("eval.models", ["base", entry]))
+    with pytest.raises(ParamsError, match=re.escape("pattern.max_items: got 1; allowed: a number "
+                                                    ">= pattern.min_items (2)")):
+        PatternParams(min_items=2, max_items=1, min_item_words=1, max_item_words=3, max_intro_words=9)
+    with pytest.raises(ParamsError, match=re.escape("generate.llm.max_tokens: got 8")):
+        LLMParams(max_tokens=8)
+    with pytest.raises(ParamsError, match="params.yaml: expected a mapping of keys, got NoneType"):
+        parse_params(None)
+    assert parse_params(with_change("base.revision", 1234)).base.revision == "1234"
+    assert parse_params(with_change("openai_ft.system_prompt", None)).openai_ft.system_prompt == ""

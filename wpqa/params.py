@@ -1,75 +1,115 @@
 """Typed, frozen parameters, loaded once and checked at start.
 
-`load_params()` turns params.yaml into one `Params` object. An unknown key, a missing
-key or a bad value raises `ParamsError` naming the key and what is allowed, so a typo
-fails before any work starts. Floats go through `float()` because YAML 1.1 readers load
-`2e-4` as a string.
+`load_params()` turns params.yaml into one `Params` object. Each section is a pydantic
+dataclass: unknown keys are forbidden, types are checked (a whole number stays whole; a
+float may come as text, because YAML 1.1 readers load `2e-4` as a string), bounds and
+allowed values are declared on the fields, and what spans several fields is checked in
+`__post_init__`. Every failure becomes one `ParamsError` naming the dotted key and what is
+allowed, so a typo fails before any work starts.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 import sys
-import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import annotated_types
 import yaml
+from pydantic import (BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, TypeAdapter,
+                      ValidationError)
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 
 class ParamsError(ValueError):
     """A params.yaml problem a user can fix: the message names the key."""
 
 
-@dataclass(frozen=True)
+def _text(value: Any) -> Any:
+    """YAML gives numbers where text was meant (a revision `1234`) and None for `key:`."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+Int = StrictInt  # 2.5, "3" and true are not whole numbers
+Bool = StrictBool
+Float = float  # an int or a numeric string ("2e-4") becomes a float
+
+
+def at_least(low: float) -> Any:
+    return Field(ge=low)
+
+
+def params_section(key: str, **options: Any):
+    """A frozen pydantic dataclass for the params section at dotted `key`.
+
+    Constructing one directly (as tests and defaults do) raises the same ParamsError as
+    loading it from params.yaml, its keys prefixed with `key`.
+    """
+    def wrap(cls: type) -> type:
+        cls = pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"), **options)(cls)
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            try:
+                init(self, *args, **kwargs)
+            except ValidationError as err:
+                raise params_error(err, type(self), key, kwargs) from None
+
+        cls.__init__ = __init__
+        cls.PARAMS_KEY = key
+        return cls
+    return wrap
+
+
+@params_section("scrape")
 class ScrapeParams:
-    profile: str
-    max_pages: int
-    user_agent: str
-    download_delay: float
-    plugin_slugs: tuple[str, ...]
+    profile: Literal["sample", "snapshot", "live"]
+    max_pages: Annotated[Int, at_least(1)]
+    user_agent: Text
+    download_delay: Annotated[Float, at_least(0.0)]
+    plugin_slugs: tuple[Text, ...]
     # The folder the loopback server serves for the sample and snapshot profiles (dvc.yaml
     # passes it as --site-root and tracks it): the bundled site, or a folder of saved REST items.
-    site_root: str = "scraping/sample_site"
+    site_root: Text = "scraping/sample_site"
 
     def __post_init__(self):
-        _one_of("scrape.profile", self.profile, ("sample", "snapshot", "live"))
         if not self.site_root.strip():
             raise ParamsError("scrape.site_root: got an empty path; allowed: a folder "
                               "(scraping/sample_site, or a folder of saved REST items)")
-        _at_least("scrape.max_pages", self.max_pages, 1)
-        _at_least("scrape.download_delay", self.download_delay, 0.0)
         if not self.user_agent.strip():
             raise ParamsError("scrape.user_agent: must identify the crawler, got an empty string")
 
 
-@dataclass(frozen=True)
+@params_section("extract")
 class ExtractParams:
-    min_section_words: int
-
-    def __post_init__(self):
-        _at_least("extract.min_section_words", self.min_section_words, 0)
+    min_section_words: Annotated[Int, at_least(0)]
 
 
-@dataclass(frozen=True)
+@params_section("pattern")
 class PatternParams:
-    min_items: int
-    max_items: int
-    min_item_words: int
-    max_item_words: int
-    max_intro_words: int
+    min_items: Annotated[Int, at_least(1)]
+    max_items: Int
+    min_item_words: Annotated[Int, at_least(1)]
+    max_item_words: Int
+    max_intro_words: Annotated[Int, at_least(3)]
 
     def __post_init__(self):
-        _at_least("pattern.min_items", self.min_items, 1)
         _at_least("pattern.max_items", self.max_items, self.min_items, "pattern.min_items")
-        _at_least("pattern.min_item_words", self.min_item_words, 1)
         _at_least("pattern.max_item_words", self.max_item_words, self.min_item_words,
                   "pattern.min_item_words")
-        _at_least("pattern.max_intro_words", self.max_intro_words, 3)
 
 
-@dataclass(frozen=True, kw_only=True)
+@params_section("generate.llm", kw_only=True)
 class Endpoint:
     """An OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server) and how to
     call it: the one settings type of every LLM the pipeline talks to (`generate.llm`,
@@ -81,22 +121,24 @@ class Endpoint:
     `usd_per_mtok()` (a pair, or a table by model for generate).
     """
 
-    base_url: str = "https://api.openai.com/v1"
-    model: str = "gpt-4o-mini"
-    api_key_env: str = "OPENAI_API_KEY"
-    structured_output: str = "json_schema"  # json_schema | json_object
-    concurrency: int = 8
-    requests_per_minute: int = 0  # 0: no limit
-    tokens_per_minute: int = 0  # 0: no limit
-    max_retries: int = 4
-    timeout_s: float = 120.0
-    max_usd: float = 1.0  # hard cap per run; 0: no cap
-    mode: str = "online"  # online | batch (the OpenAI Batch API: results within 24 h)
-    batch_poll_s: float = 30.0  # seconds between two looks at a running batch
-    batch_price_share: float = 0.5  # the batch price as a share of the online price (OpenAI: half)
+    base_url: Text = "https://api.openai.com/v1"
+    model: Text = "gpt-4o-mini"
+    api_key_env: Text = "OPENAI_API_KEY"
+    structured_output: Literal["json_schema", "json_object"] = "json_schema"
+    concurrency: Annotated[Int, at_least(1)] = 8
+    requests_per_minute: Annotated[Int, at_least(0)] = 0  # 0: no limit
+    tokens_per_minute: Annotated[Int, at_least(0)] = 0  # 0: no limit
+    max_retries: Annotated[Int, at_least(0)] = 4
+    timeout_s: Annotated[Float, Field(gt=0)] = 120.0
+    max_usd: Annotated[Float, at_least(0.0)] = 1.0  # hard cap per run; 0: no cap
+    # online | batch (the OpenAI Batch API: results within 24 h)
+    mode: Literal["online", "batch"] = "online"
+    batch_poll_s: Annotated[Float, Field(gt=0)] = 30.0  # seconds between two looks at a running batch
+    # The batch price as a share of the online price (OpenAI: half).
+    batch_price_share: Annotated[Float, Field(gt=0, le=1)] = 0.5
 
     def check_endpoint(self, prefix: str) -> None:
-        """The checks every endpoint gets, the errors naming `prefix` (its dotted key)."""
+        """What the field types cannot say, the errors naming `prefix` (its dotted key)."""
         if not self.base_url.startswith(("http://", "https://")):
             raise ParamsError(f"{prefix}.base_url: got {self.base_url!r}; allowed: an http(s) URL "
                               "ending in /v1, e.g. http://localhost:8000/v1")
@@ -104,18 +146,6 @@ class Endpoint:
             raise ParamsError(f"{prefix}.api_key_env: got {self.api_key_env!r}; allowed: the NAME "
                               "of an environment variable (e.g. OPENAI_API_KEY) or \"\", never "
                               "the key itself")
-        _one_of(f"{prefix}.structured_output", self.structured_output, ("json_schema", "json_object"))
-        _at_least(f"{prefix}.concurrency", self.concurrency, 1)
-        _at_least(f"{prefix}.requests_per_minute", self.requests_per_minute, 0)
-        _at_least(f"{prefix}.tokens_per_minute", self.tokens_per_minute, 0)
-        _at_least(f"{prefix}.max_retries", self.max_retries, 0)
-        _positive(f"{prefix}.timeout_s", self.timeout_s)
-        _at_least(f"{prefix}.max_usd", self.max_usd, 0.0)
-        _one_of(f"{prefix}.mode", self.mode, ("online", "batch"))
-        _positive(f"{prefix}.batch_poll_s", self.batch_poll_s)
-        if not 0 < self.batch_price_share <= 1:
-            raise ParamsError(f"{prefix}.batch_price_share: got {self.batch_price_share!r}; "
-                              "allowed: a share of the online price, 0 < share <= 1")
 
     def usd_per_mtok(self) -> tuple[float, float]:
         """[input, output] USD per million tokens at the online price."""
@@ -133,14 +163,14 @@ def _price_pair(key: str, pair: Any) -> tuple[float, float]:
     return low, high
 
 
-@dataclass(frozen=True, kw_only=True)
+@params_section("generate.llm", kw_only=True)
 class LLMParams(Endpoint):
     """`generate.llm`: the endpoint that writes, judges and paraphrases Q&A."""
 
-    temperature: float = 0.2
-    seed: int = 42
-    max_tokens: int = 700
-    max_usd: float = 2.0  # hard cap per run; 0: no cap
+    temperature: Annotated[Float, Field(ge=0, le=2)] = 0.2
+    seed: Int = 42
+    max_tokens: Annotated[Int, at_least(16)] = 700
+    max_usd: Annotated[Float, at_least(0.0)] = 2.0  # hard cap per run; 0: no cap
     # USD per million tokens, [input, output], by model name; 0, 0 for a local server.
     prices: dict = field(default_factory=lambda: {"gpt-4o-mini": (0.15, 0.60)})
 
@@ -148,11 +178,6 @@ class LLMParams(Endpoint):
         self.check_endpoint(prefix)
         if not self.model.strip():
             raise ParamsError(f"{prefix}.model: must name the model the server serves")
-        _fraction_or_two(f"{prefix}.temperature", self.temperature)
-        _at_least(f"{prefix}.max_tokens", self.max_tokens, 16)
-        if not isinstance(self.prices, dict):
-            raise ParamsError(f"{prefix}.prices: expected a mapping of model name to "
-                              "[input_usd_per_1M, output_usd_per_1M]")
         object.__setattr__(self, "prices", {str(model): _price_pair(f"{prefix}.prices.{model}", pair)
                                             for model, pair in self.prices.items()})
 
@@ -168,50 +193,39 @@ class LLMParams(Endpoint):
         return self.prices[self.model]
 
 
-@dataclass(frozen=True)
+@params_section("generate")
 class GenerateParams:
-    backend: str  # rules | openai | hybrid
-    min_grounding: float = 0.6  # share of an LLM answer's content words found in its section
-    paraphrases: int = 2  # question variants per item (LLM backends); 0: none
-    judge: bool = True  # an LLM judge scores every LLM-written item
-    judge_min_score: int = 4  # 1..5; items scored lower are rejected as judge_low
-    invalid_retries: int = 1  # re-asks after an invalid or off-pattern reply
+    backend: Literal["rules", "openai", "hybrid"]
+    # Share of an LLM answer's content words found in its section.
+    min_grounding: Annotated[Float, Field(ge=0, le=1)] = 0.6
+    paraphrases: Annotated[Int, at_least(0)] = 2  # question variants per item (LLM backends); 0: none
+    judge: Bool = True  # an LLM judge scores every LLM-written item
+    judge_min_score: Annotated[Int, Field(ge=1, le=5)] = 4  # items scored lower are rejected as judge_low
+    invalid_retries: Annotated[Int, at_least(0)] = 1  # re-asks after an invalid or off-pattern reply
     llm: LLMParams = field(default_factory=LLMParams)
-    unsupported_step: str = "reject"  # an LLM step no passage supports: reject the item | drop the step
-    min_step_support: float = 0.6  # share of a step's content words its passage must hold
+    # An LLM step no passage supports: reject the item | drop the step.
+    unsupported_step: Literal["reject", "drop"] = "reject"
+    # Share of a step's content words its passage must hold.
+    min_step_support: Annotated[Float, Field(gt=0, le=1)] = 0.6
 
     def __post_init__(self):
-        _one_of("generate.backend", self.backend, ("rules", "openai", "hybrid"))
-        if not 0 <= self.min_grounding <= 1:
-            raise ParamsError(f"generate.min_grounding: got {self.min_grounding}; allowed: 0 to 1")
-        _at_least("generate.paraphrases", self.paraphrases, 0)
-        if not 1 <= self.judge_min_score <= 5:
-            raise ParamsError(f"generate.judge_min_score: got {self.judge_min_score}; "
-                              "allowed: 1 to 5")
-        _at_least("generate.invalid_retries", self.invalid_retries, 0)
-        _one_of("generate.unsupported_step", self.unsupported_step, ("reject", "drop"))
-        if not 0 < self.min_step_support <= 1:
-            raise ParamsError(f"generate.min_step_support: got {self.min_step_support}; "
-                              "allowed: 0 < f <= 1")
         if self.backend != "rules":
             self.llm.price()
 
 
-@dataclass(frozen=True)
+@params_section("validate")
 class ValidateParams:
-    min_accepted: int
-
-    def __post_init__(self):
-        _at_least("validate.min_accepted", self.min_accepted, 1)
+    min_accepted: Annotated[Int, at_least(1)]
 
 
-@dataclass(frozen=True)
+@params_section("split")
 class SplitParams:
-    test_size: float  # a count when >= 1 and whole, else a fraction
-    near_dup_threshold: float  # Jaccard of word shingles that makes two items near duplicates
-    num_perm: int  # MinHash permutations
-    shingle_words: int  # words per shingle
-    leak_ngram_words: int  # a run of this many words shared by test and train is a leak
+    test_size: Float  # a count when >= 1 and whole, else a fraction
+    # Jaccard of word shingles that makes two items near duplicates.
+    near_dup_threshold: Annotated[Float, Field(gt=0, le=1)]
+    num_perm: Annotated[Int, at_least(16)]  # MinHash permutations
+    shingle_words: Annotated[Int, at_least(1)]  # words per shingle
+    leak_ngram_words: Annotated[Int, at_least(4)]  # a run this long shared by test and train is a leak
     licenses: dict  # source host -> Hub license id; "*" for any other host
 
     def __post_init__(self):
@@ -220,13 +234,7 @@ class SplitParams:
             raise ParamsError(
                 f"split.test_size: got {size}; allowed: a whole count >= 1 (e.g. 30) "
                 "or a fraction 0 < f < 1 (e.g. 0.06)")
-        if not 0 < self.near_dup_threshold <= 1:
-            raise ParamsError(f"split.near_dup_threshold: got {self.near_dup_threshold}; "
-                              "allowed: 0 < value <= 1 (e.g. 0.7)")
-        _at_least("split.num_perm", self.num_perm, 16)
-        _at_least("split.shingle_words", self.shingle_words, 1)
-        _at_least("split.leak_ngram_words", self.leak_ngram_words, 4)
-        if not isinstance(self.licenses, dict) or not self.licenses:
+        if not self.licenses:
             raise ParamsError("split.licenses: expected a mapping of source host to a Hub license "
                               "id, e.g. {sample.wpqa.test: mit, '*': unknown}")
         from wpqa.hub import HUB_LICENSES
@@ -243,74 +251,63 @@ class SplitParams:
         return max(1, round(self.test_size * n_items))
 
 
-@dataclass(frozen=True)
+@params_section("base")
 class BaseParams:
-    model: str
-    revision: str
-    vocab_size: int
-    hidden_size: int
-    layers: int
-    heads: int
-    intermediate_size: int
-    context_length: int
-    steps: int
-    batch_size: int
-    lr: float
-    trust_remote_code: bool = False  # run a hub model's own Python code (off unless set)
+    model: Text
+    revision: Text
+    vocab_size: Annotated[Int, at_least(1)]
+    hidden_size: Annotated[Int, at_least(1)]
+    layers: Annotated[Int, at_least(1)]
+    heads: Annotated[Int, at_least(1)]
+    intermediate_size: Annotated[Int, at_least(1)]
+    context_length: Annotated[Int, at_least(1)]
+    steps: Annotated[Int, at_least(1)]
+    batch_size: Annotated[Int, at_least(1)]
+    lr: Annotated[Float, Field(gt=0)]
+    trust_remote_code: Bool = False  # run a hub model's own Python code (off unless set)
 
     def __post_init__(self):
         if not self.model.strip():
             raise ParamsError("base.model: allowed: 'tiny', a hub id (org/name) or a local path")
-        for key in ("vocab_size", "hidden_size", "layers", "heads", "intermediate_size",
-                    "context_length", "steps", "batch_size"):
-            _at_least(f"base.{key}", getattr(self, key), 1)
-        _positive("base.lr", self.lr)
         if self.hidden_size % self.heads:
             raise ParamsError(f"base.hidden_size: {self.hidden_size} must be a multiple of "
                               f"base.heads ({self.heads})")
 
 
-@dataclass(frozen=True)
+@params_section("train")
 class TrainParams:
-    epochs: int
-    batch_size: int
-    max_length: int
-    lora_r: int
-    lora_alpha: int
-    lora_dropout: float
-    target_modules: str
-    warmup_ratio: float
-    lora_layers: int = 0                # adapt only the top N decoder layers; 0 = all
-    grad_accum: int = 1                 # micro-batches per optimizer step
-    gradient_checkpointing: str = "auto"  # auto (on with CUDA) | on | off
-    precision: str = "auto"             # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32
-    val_size: float = 0                 # held-out slice of the train split: count, fraction, 0 = none
-    save_steps: int = 0                 # checkpoint every N optimizer steps; 0 = only at the end
-    save_total_limit: int = 2           # checkpoints kept
-    resume: str = "auto"                # auto (continue from the last matching checkpoint) | never
-    report_to: str = "dvclive"          # dvclive, plus any of wandb, tensorboard, mlflow; or none
-    diverge_factor: float = 10.0        # stop when a step's loss exceeds this x the first loss
+    epochs: Annotated[Int, at_least(1)]
+    batch_size: Annotated[Int, at_least(1)]
+    max_length: Annotated[Int, at_least(1)]
+    lora_r: Annotated[Int, at_least(1)]
+    lora_alpha: Annotated[Int, at_least(1)]
+    lora_dropout: Annotated[Float, Field(ge=0, lt=1)]
+    target_modules: Text
+    warmup_ratio: Annotated[Float, Field(ge=0, lt=1)]
+    lora_layers: Annotated[Int, at_least(0)] = 0  # adapt only the top N decoder layers; 0 = all
+    grad_accum: Annotated[Int, at_least(1)] = 1  # micro-batches per optimizer step
+    # auto (on with CUDA) | on | off
+    gradient_checkpointing: Literal["auto", "on", "off"] = "auto"
+    # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    val_size: Float = 0  # held-out slice of the train split: count, fraction, 0 = none
+    save_steps: Annotated[Int, at_least(0)] = 0  # checkpoint every N optimizer steps; 0 = only at the end
+    save_total_limit: Annotated[Int, at_least(1)] = 2  # checkpoints kept
+    # auto (continue from the last matching checkpoint) | never
+    resume: Literal["auto", "never"] = "auto"
+    report_to: Text = "dvclive"  # dvclive, plus any of wandb, tensorboard, mlflow; or none
+    # Stop when a step's loss exceeds this x the first loss.
+    diverge_factor: Annotated[Float, at_least(1.0)] = 10.0
 
     def __post_init__(self):
-        for key in ("epochs", "batch_size", "max_length", "lora_r", "lora_alpha", "grad_accum",
-                    "save_total_limit"):
-            _at_least(f"train.{key}", getattr(self, key), 1)
-        _at_least("train.save_steps", self.save_steps, 0)
-        _at_least("train.lora_layers", self.lora_layers, 0)
-        _fraction("train.lora_dropout", self.lora_dropout)
-        _fraction("train.warmup_ratio", self.warmup_ratio)
         if not self.target_modules.strip():
             raise ParamsError("train.target_modules: allowed: auto, all-linear, "
                               "or comma-separated module names")
-        _one_of("train.gradient_checkpointing", self.gradient_checkpointing, ("auto", "on", "off"))
-        _one_of("train.precision", self.precision, ("auto", "bf16", "fp16", "fp32"))
-        _one_of("train.resume", self.resume, ("auto", "never"))
         if self.val_size < 0 or (self.val_size >= 1 and self.val_size != int(self.val_size)):
             raise ParamsError(f"train.val_size: got {self.val_size}; allowed: 0 (none), a whole "
                               "count >= 1 or a fraction 0 < f < 1")
         for name in self.report_targets():
             _one_of("train.report_to", name, REPORT_TO)
-        _at_least("train.diverge_factor", self.diverge_factor, 1.0)
 
     def report_targets(self) -> tuple[str, ...]:
         """The trackers named in `report_to` (`none` and empty entries dropped)."""
@@ -327,39 +324,33 @@ class TrainParams:
 REPORT_TO = ("dvclive", "wandb", "tensorboard", "mlflow", "none")
 
 
-@dataclass(frozen=True)
+@params_section("openai_ft")
 class OpenAIFTParams:
-    base_url: str                  # the fine-tuning API (OpenAI's, or a compatible one)
-    api_key_env: str               # the NAME of the environment variable holding the key
-    model: str                     # the OpenAI base model to fine-tune
-    epochs: int                    # 0 = OpenAI's default for the dataset size
-    batch_size: int                # 0 = auto
-    learning_rate_multiplier: float  # 0 = auto
-    suffix: str
-    system_prompt: str             # "" = no system message
-    max_tokens_per_example: int    # the model's training context; longer examples are cut
-    price_per_million_tokens: float  # USD per 1M training tokens, for the cost estimate
-    poll_seconds: float
+    base_url: Text                 # the fine-tuning API (OpenAI's, or a compatible one)
+    api_key_env: Text              # the NAME of the environment variable holding the key
+    model: Text                    # the OpenAI base model to fine-tune
+    epochs: Annotated[Int, at_least(0)]  # 0 = OpenAI's default for the dataset size
+    batch_size: Annotated[Int, at_least(0)]  # 0 = auto
+    learning_rate_multiplier: Annotated[Float, at_least(0.0)]  # 0 = auto
+    suffix: Annotated[Text, Field(max_length=64)]
+    system_prompt: Text            # "" = no system message
+    # The model's training context; longer examples are cut.
+    max_tokens_per_example: Annotated[Int, at_least(1)]
+    # USD per 1M training tokens, for the cost estimate.
+    price_per_million_tokens: Annotated[Float, at_least(0.0)]
+    poll_seconds: Annotated[Float, Field(gt=0)]
 
     def __post_init__(self):
         if not self.model.strip():
             raise ParamsError("openai_ft.model: allowed: an OpenAI fine-tunable model id, "
                               "e.g. gpt-4o-mini-2024-07-18")
-        for key in ("epochs", "batch_size"):
-            _at_least(f"openai_ft.{key}", getattr(self, key), 0)
-        _at_least("openai_ft.learning_rate_multiplier", self.learning_rate_multiplier, 0.0)
-        _at_least("openai_ft.max_tokens_per_example", self.max_tokens_per_example, 1)
-        _at_least("openai_ft.price_per_million_tokens", self.price_per_million_tokens, 0.0)
-        _positive("openai_ft.poll_seconds", self.poll_seconds)
-        if len(self.suffix) > 64:
-            raise ParamsError("openai_ft.suffix: at most 64 characters")
 
 
 LOCAL_MODELS = ("base", "tuned")
 _MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-@dataclass(frozen=True, kw_only=True)
+@params_section("eval.models", kw_only=True)
 class ModelSpec(Endpoint):
     """One model under test: `base`, `tuned`, or a model behind an OpenAI-compatible endpoint.
 
@@ -368,12 +359,12 @@ class ModelSpec(Endpoint):
     key (if any) comes from the environment variable `api_key_env`, never from params.
     """
 
-    name: str
-    model: str = ""
-    base_url: str = ""
-    api_key_env: str = ""
-    price: tuple[float, ...] = (0.0, 0.0)  # USD per 1M tokens [input, output]; 0, 0 when local
-    max_usd: float = 1.0  # hard cap on this model's spend per run (cache hits are free)
+    name: Text
+    model: Text = ""
+    base_url: Text = ""
+    api_key_env: Text = ""
+    price: tuple[Float, ...] = (0.0, 0.0)  # USD per 1M tokens [input, output]; 0, 0 when local
+    max_usd: Annotated[Float, at_least(0.0)] = 1.0  # hard cap on this model's spend per run
 
     def __post_init__(self):
         if len(self.price) != 2 or min(self.price) < 0:
@@ -384,7 +375,6 @@ class ModelSpec(Endpoint):
                               "an http(s) URL ending in /v1, e.g. http://localhost:8000/v1")
         if self.base_url:
             self.check_endpoint(f"eval.models.{self.name}")
-        _at_least(f"eval.models.{self.name}.max_usd", self.max_usd, 0.0)
         if "api.openai.com" in self.base_url and not any(self.price):
             raise ParamsError(f"eval.models: {self.name!r} calls the paid OpenAI API; set "
                               "`price: [input_usd_per_1M, output_usd_per_1M]` so `max_usd` "
@@ -408,19 +398,19 @@ class ModelSpec(Endpoint):
     def usd_per_mtok(self) -> tuple[float, float]:
         return _price_pair(f"eval.models.{self.name}.price", self.price)
 
-    @classmethod
-    def from_text(cls, text: str) -> "ModelSpec":
-        """A bare list entry: `base` or `tuned`."""
-        return cls(name=text)
+
+def _model_entry(value: Any) -> Any:
+    """A bare list entry, `base` or `tuned`, is a model named so."""
+    return {"name": value} if isinstance(value, str) else value
 
 
-@dataclass(frozen=True, kw_only=True)
+@params_section("eval.judge", kw_only=True)
 class JudgeParams(Endpoint):
     """`eval.judge`, the optional LLM judge: grades each answer against the reference, 1-5
     with a reason."""
 
-    enabled: bool = False
-    price: tuple[float, ...] = (0.15, 0.60)  # USD per 1M tokens [input, output]
+    enabled: Bool = False
+    price: tuple[Float, ...] = (0.15, 0.60)  # USD per 1M tokens [input, output]
 
     def __post_init__(self):
         self.check_endpoint("eval.judge")
@@ -458,19 +448,20 @@ class Decoding:
         return self.temperature > 0
 
 
-@dataclass(frozen=True)
+@params_section("eval")
 class EvalParams:
-    models: tuple[ModelSpec, ...]
-    decoding: str
-    max_new_tokens: int
-    samples: int
-    batch_size: int
-    limit: int
-    step_match_f1: float
-    bootstrap_resamples: int
+    models: tuple[Annotated[ModelSpec, BeforeValidator(_model_entry)], ...]
+    decoding: Literal["greedy", "thesis"]
+    max_new_tokens: Annotated[Int, at_least(0)]
+    samples: Annotated[Int, at_least(1)]
+    batch_size: Annotated[Int, at_least(1)]
+    limit: Annotated[Int, at_least(0)]
+    step_match_f1: Annotated[Float, Field(gt=0, le=1)]
+    bootstrap_resamples: Annotated[Int, at_least(100)]
     judge: JudgeParams = field(default_factory=JudgeParams)
-    repetition_penalty: float = 1.0     # local models; 1.0 = off (see params.yaml)
-    no_repeat_ngram: int = 0            # local models; 0 = off (see params.yaml)
+    # Local models; 1.0 = off (see params.yaml).
+    repetition_penalty: Annotated[Float, Field(ge=1.0, le=2.0)] = 1.0
+    no_repeat_ngram: Int = 0            # local models; 0 = off (see params.yaml)
 
     def __post_init__(self):
         if not self.models:
@@ -478,20 +469,9 @@ class EvalParams:
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise ParamsError(f"eval.models: duplicate names in {names}")
-        _one_of("eval.decoding", self.decoding, tuple(DECODING_PRESETS))
-        _at_least("eval.max_new_tokens", self.max_new_tokens, 0)
-        _at_least("eval.samples", self.samples, 1)
         if self.decoding == "greedy" and self.samples != 1:
             raise ParamsError(f"eval.samples: got {self.samples}; greedy decoding gives one "
                               "answer per question, so allowed: 1 (or eval.decoding: thesis)")
-        _at_least("eval.batch_size", self.batch_size, 1)
-        _at_least("eval.limit", self.limit, 0)
-        if not 0 < self.step_match_f1 <= 1:
-            raise ParamsError(f"eval.step_match_f1: got {self.step_match_f1}; allowed: 0 < f <= 1")
-        _at_least("eval.bootstrap_resamples", self.bootstrap_resamples, 100)
-        if not 1.0 <= self.repetition_penalty <= 2.0:
-            raise ParamsError(f"eval.repetition_penalty: got {self.repetition_penalty}; "
-                              "allowed: 1.0 (off) to 2.0")
         if self.no_repeat_ngram and self.no_repeat_ngram < 3:
             raise ParamsError(f"eval.no_repeat_ngram: got {self.no_repeat_ngram}; allowed: 0 "
                               "(off) or a run of at least 3 tokens")
@@ -504,20 +484,16 @@ class EvalParams:
                         float(self.repetition_penalty), int(self.no_repeat_ngram))
 
 
-@dataclass(frozen=True)
+@params_section("report")
 class ReportParams:
-    sample_items: int
-    diff_items: int  # items listed in the version diff (the counts cover all)
-
-    def __post_init__(self):
-        _at_least("report.sample_items", self.sample_items, 0)
-        _at_least("report.diff_items", self.diff_items, 0)
+    sample_items: Annotated[Int, at_least(0)]
+    diff_items: Annotated[Int, at_least(0)]  # items listed in the version diff (the counts cover all)
 
 
-@dataclass(frozen=True)
+@params_section("")
 class Params:
-    lr: float
-    seed: int
+    lr: Annotated[Float, Field(gt=0)]
+    seed: Int
     scrape: ScrapeParams
     extract: ExtractParams
     pattern: PatternParams
@@ -531,7 +507,6 @@ class Params:
     openai_ft: OpenAIFTParams
 
     def __post_init__(self):
-        _positive("lr", self.lr)
         if self.base.model == "tiny" and self.train.max_length > self.base.context_length:
             raise ParamsError(f"train.max_length: got {self.train.max_length}; allowed: at most "
                               f"base.context_length ({self.base.context_length}) for the tiny model")
@@ -579,63 +554,126 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+_PARAMS = TypeAdapter(Params)
+
+
 def parse_params(raw: Any) -> Params:
-    return _build(Params, raw, prefix="")
+    try:
+        return _PARAMS.validate_python(raw)
+    except ValidationError as err:
+        raise params_error(err, Params, "", raw) from None
 
 
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    where = prefix.rstrip(".") or "params.yaml"
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{where}: expected a mapping of keys, got {type(raw).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    for key in raw:
-        if key not in known:
-            shown = key if isinstance(key, str) and re.fullmatch(r"[\w.-]+", key) else repr(key)
-            raise ParamsError(f"{prefix}{shown}: unknown key; allowed in {where}: "
-                              f"{', '.join(sorted(known))}")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name, f in known.items():
-        if name not in raw:
-            if f.default is not MISSING or f.default_factory is not MISSING:
-                continue
-            raise ParamsError(f"{prefix}{name}: missing; add it to params.yaml")
-        values[name] = _convert(hints[name], raw[name], f"{prefix}{name}")
-    return cls(**values)
+# ------------------------------------------------------------------ errors a user reads
+
+def params_error(err: ValidationError, cls: type, prefix: str, raw: Any) -> ParamsError:
+    """The first problem pydantic found, said as `dotted.key: got X; allowed: Y`."""
+    problem = err.errors()[0]
+    cause = (problem.get("ctx") or {}).get("error")
+    if isinstance(cause, ParamsError):  # a __post_init__ check: its message names the key
+        return cause
+    loc, value, kind = problem["loc"], problem.get("input"), problem["type"]
+    names = _key_names(loc, raw)
+    key = ".".join(filter(None, [prefix, *names]))
+    owner, hint = _field_at(cls, loc)
+    got = repr(value) if isinstance(value, str) else f"{value}"
+    if kind == "missing":
+        return ParamsError(f"{key}: missing; add it to params.yaml")
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        shown = loc[-1] if re.fullmatch(r"[\w.-]+", str(loc[-1])) else repr(loc[-1])
+        where = ".".join(filter(None, [prefix, *names[:-1]])) or "params.yaml"
+        allowed = sorted(f.name for f in dataclasses.fields(owner)) if owner else []
+        return ParamsError(f"{'.'.join(filter(None, [prefix, *names[:-1], str(shown)]))}: "
+                           f"unknown key; allowed in {where}: {', '.join(allowed)}")
+    if kind in ("dataclass_type", "dataclass_args_type", "dict_type", "model_type"):
+        return ParamsError(f"{key or 'params.yaml'}: expected a mapping of keys, "
+                           f"got {type(value).__name__}")
+    if kind in ("tuple_type", "list_type"):
+        return ParamsError(f"{key}: expected a list, got {value!r}")
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return ParamsError(f"{key}: expected a whole number, got {value!r}")
+    if kind in ("float_type", "float_parsing"):
+        return ParamsError(f"{key}: expected a number, got {value!r}")
+    if kind in ("bool_type", "bool_parsing"):
+        return ParamsError(f"{key}: expected true or false, got {value!r}")
+    if kind == "string_type":
+        return ParamsError(f"{key}: expected text, got {value!r}")
+    if kind == "literal_error":
+        return ParamsError(f"{key}: got {got}; allowed: {', '.join(map(str, typing.get_args(hint)))}")
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return ParamsError(f"{key}: got {got}; allowed: {_bounds(hint)}")
+    if kind == "string_too_long":
+        return ParamsError(f"{key}: got {got}; allowed: at most "
+                           f"{problem['ctx']['max_length']} characters")
+    return ParamsError(f"{key}: got {got}; {problem['msg']}")
 
 
-def _convert(hint: Any, value: Any, key: str) -> Any:
-    if is_dataclass(hint):
-        if isinstance(value, str) and hasattr(hint, "from_text"):
-            return hint.from_text(value)
-        return _build(hint, value, prefix=key + ".")
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ParamsError(f"{key}: expected a list, got {value!r}")
-        return tuple(_convert(typing.get_args(hint)[0], v, key) for v in value)
-    if origin in (typing.Union, types.UnionType):
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ParamsError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ParamsError(f"{key}: expected a whole number, got {value!r}")
-        return value
-    if hint is float:
-        try:
-            return float(value)  # YAML 1.1 loads 2e-4 as a string
-        except (TypeError, ValueError):
-            raise ParamsError(f"{key}: expected a number, got {value!r}") from None
-    if hint is str:
-        if value is None:
-            return ""
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ParamsError(f"{key}: expected text, got {value!r}")
-        return str(value)
-    return value
+def _key_names(loc: tuple, raw: Any) -> list[str]:
+    """The dotted key of a location; a list entry is named by its `name` (eval.models)."""
+    names, node = [], raw
+    for part in loc:
+        if isinstance(part, int):
+            entry = node[part] if isinstance(node, (list, tuple)) and part < len(node) else None
+            name = entry if isinstance(entry, str) else (entry or {}).get("name") \
+                if isinstance(entry, dict) else None
+            if name:
+                names.append(str(name))
+            node = entry
+        else:
+            names.append(str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    return names
+
+
+def _field_at(cls: type, loc: tuple) -> tuple[type | None, Any]:
+    """The params class that holds the field at `loc`, and the field's annotated type."""
+    owner, hint = cls, None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if owner is None or not dataclasses.is_dataclass(owner):
+            return None, None
+        hints = typing.get_type_hints(owner, include_extras=True)
+        if part not in hints:
+            return owner, None
+        hint = hints[part]
+        inner = _unwrap(hint)
+        if typing.get_origin(inner) is tuple:
+            inner = _unwrap(typing.get_args(inner)[0])
+        if dataclasses.is_dataclass(inner):
+            owner = inner
+    return owner, _unwrap(hint, keep_bounds=True)
+
+
+def _unwrap(hint: Any, keep_bounds: bool = False) -> Any:
+    """The type inside Annotated[...]; with keep_bounds, the Annotated itself for bounds."""
+    if typing.get_origin(hint) is Annotated:
+        base = typing.get_args(hint)[0]
+        if keep_bounds and typing.get_origin(base) is not Literal:
+            return hint
+        return _unwrap(base, keep_bounds)
+    return hint
+
+
+def _bounds(hint: Any) -> str:
+    """`0 <= value < 1`, or `a number >= 1`, from the bounds declared on a field."""
+    low = high = None
+    for meta in typing.get_args(hint)[1:] if typing.get_origin(hint) is Annotated else ():
+        for bound in getattr(meta, "metadata", [meta]):
+            if isinstance(bound, annotated_types.Ge):
+                low = f"{bound.ge} <="
+            elif isinstance(bound, annotated_types.Gt):
+                low = f"{bound.gt} <"
+            elif isinstance(bound, annotated_types.Le):
+                high = f"<= {bound.le}"
+            elif isinstance(bound, annotated_types.Lt):
+                high = f"< {bound.lt}"
+    if low and high:
+        return f"{low} value {high}"
+    if low:
+        number, op = low.split(" ")
+        return f"a number {'>=' if op == '<=' else '>'} {number}"
+    return f"a number {high}" if high else "see params.yaml"
 
 
 def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -648,21 +686,6 @@ def _at_least(key: str, value: float, low: float, low_key: str = "") -> None:
     if value < low:
         bound = f"{low_key} ({low})" if low_key else f"{low}"
         raise ParamsError(f"{key}: got {value}; allowed: a number >= {bound}")
-
-
-def _positive(key: str, value: float) -> None:
-    if not value > 0:
-        raise ParamsError(f"{key}: got {value}; allowed: a number > 0 (e.g. 2e-4)")
-
-
-def _fraction_or_two(key: str, value: float) -> None:
-    if not 0 <= value <= 2:
-        raise ParamsError(f"{key}: got {value}; allowed: 0 <= value <= 2")
-
-
-def _fraction(key: str, value: float) -> None:
-    if not 0 <= value < 1:
-        raise ParamsError(f"{key}: got {value}; allowed: 0 <= value < 1")
 
 
 if __name__ == "__main__":
