@@ -603,6 +603,15 @@ def test_a_single_profile_file_loads_without_a_profile_name():
     ({"s": {"sources": {"d": {"kind": "html", "start_urls": ["https://h/"], "allow": ["/"],
                               "discover_sitemaps": "yes"}}}}, "s", None,
      "discover_sitemaps: expected true or false"),
+    ({"s": {"sources": {"d": {"allow": ["/x"]}}}}, "s", None,
+     "s.sources.d.kind: missing; allowed: html, rest, plugin_api, readme, markdown"),
+    ({"s": {"sources": {"d": "html"}}}, "s", None, "s.sources.d: expected a mapping, got 'html'"),
+    ({"s": {"sources": {"d": {"kind": "markdown", "manifest": "{origin}/m.json"}}}}, "s", None,
+     "s.sources.d.manifest: '{origin}/m.json' uses {origin}"),
+    ({"s": {"sources": {"d": {"kind": "plugin_api", "api": "https://h/a", "popular": 5000}}}},
+     "s", None, "s.sources.d.popular: got 5000; allowed: 0 <= value <= 1000"),
+    ({"s": {"crawl": {"max_page_bytes": 10}, "sources": {}}}, "s", None,
+     "s.crawl.max_page_bytes: got 10; allowed: a number >= 1024"),
 ])
 def test_bad_sources_fail_with_the_key(raw, profile, origin, message):
     with pytest.raises(SourcesError, match=re.escape(message)):

@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import re
 import sys
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,27 +49,47 @@ def at_least(low: float) -> Any:
     return Field(ge=low)
 
 
-def params_section(key: str, **options: Any):
-    """A frozen pydantic dataclass for the params section at dotted `key`.
+class BadValue(ValueError):
+    """A check inside a validator or `__post_init__` that knows the value, not its key.
 
-    Constructing one directly (as tests and defaults do) raises the same ParamsError as
-    loading it from params.yaml, its keys prefixed with `key`.
+    `field` (dotted, may be "") is appended to the key of the place being validated.
     """
-    def wrap(cls: type) -> type:
-        cls = pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"), **options)(cls)
-        init = cls.__init__
 
-        @functools.wraps(init)
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            try:
-                init(self, *args, **kwargs)
-            except ValidationError as err:
-                raise params_error(err, type(self), key, kwargs) from None
+    def __init__(self, field: str, text: str):
+        super().__init__(text)
+        self.field, self.text = field, text
 
-        cls.__init__ = __init__
-        cls.PARAMS_KEY = key
-        return cls
-    return wrap
+
+def validated(error: type[ValueError]):
+    """A decorator factory: frozen pydantic dataclasses whose failures raise `error`.
+
+    `validated(ParamsError)("pattern")` makes the params section at dotted key `pattern`;
+    constructing one directly (as tests and defaults do) raises the same error as loading
+    it from a file, its keys prefixed with the section's key.
+    """
+    def section(key: str | type = "", **options: Any):
+        def wrap(cls: type) -> type:
+            cls = pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"), **options)(cls)
+            init = cls.__init__
+
+            @functools.wraps(init)
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                try:
+                    init(self, *args, **kwargs)
+                except ValidationError as err:
+                    raise explain(err, type(self), prefix, kwargs, error) from None
+
+            cls.__init__ = __init__
+            return cls
+        if isinstance(key, type):  # used bare: @section
+            prefix = ""
+            return wrap(key)
+        prefix = key
+        return wrap
+    return section
+
+
+params_section = validated(ParamsError)
 
 
 @params_section("scrape")
@@ -561,51 +582,63 @@ def parse_params(raw: Any) -> Params:
     try:
         return _PARAMS.validate_python(raw)
     except ValidationError as err:
-        raise params_error(err, Params, "", raw) from None
+        raise explain(err, Params, "", raw, ParamsError) from None
 
 
 # ------------------------------------------------------------------ errors a user reads
 
-def params_error(err: ValidationError, cls: type, prefix: str, raw: Any) -> ParamsError:
-    """The first problem pydantic found, said as `dotted.key: got X; allowed: Y`."""
+def explain(err: ValidationError, cls: type, prefix: str, raw: Any,
+            error: type[ValueError] = ParamsError, rename: dict[str, str] | None = None) -> ValueError:
+    """The first problem pydantic found, said as `dotted.key: got X; allowed: Y`.
+
+    `raw` is the input, read to name list entries by their `name`; `rename` maps field
+    names to the keys the file uses for them.
+    """
     problem = err.errors()[0]
-    cause = (problem.get("ctx") or {}).get("error")
-    if isinstance(cause, ParamsError):  # a __post_init__ check: its message names the key
+    ctx = problem.get("ctx") or {}
+    cause = ctx.get("error")
+    if isinstance(cause, error):  # a __post_init__ check: its message names the key
         return cause
     loc, value, kind = problem["loc"], problem.get("input"), problem["type"]
-    names = _key_names(loc, raw)
-    key = ".".join(filter(None, [prefix, *names]))
+    names = [(rename or {}).get(n, n) for n in _key_names(loc, raw)]
+    key = ".".join(filter(None, [prefix, ".".join(names)]))
     owner, hint = _field_at(cls, loc)
     got = repr(value) if isinstance(value, str) else f"{value}"
-    if kind == "missing":
-        return ParamsError(f"{key}: missing; add it to params.yaml")
+    if isinstance(cause, BadValue):
+        return error(f"{'.'.join(filter(None, [key, cause.field]))}: {cause.text}")
     if kind in ("unexpected_keyword_argument", "extra_forbidden"):
         shown = loc[-1] if re.fullmatch(r"[\w.-]+", str(loc[-1])) else repr(loc[-1])
         where = ".".join(filter(None, [prefix, *names[:-1]])) or "params.yaml"
         allowed = sorted(f.name for f in dataclasses.fields(owner)) if owner else []
-        return ParamsError(f"{'.'.join(filter(None, [prefix, *names[:-1], str(shown)]))}: "
-                           f"unknown key; allowed in {where}: {', '.join(allowed)}")
-    if kind in ("dataclass_type", "dataclass_args_type", "dict_type", "model_type"):
-        return ParamsError(f"{key or 'params.yaml'}: expected a mapping of keys, "
-                           f"got {type(value).__name__}")
-    if kind in ("tuple_type", "list_type"):
-        return ParamsError(f"{key}: expected a list, got {value!r}")
-    if kind in ("int_type", "int_parsing", "int_from_float"):
-        return ParamsError(f"{key}: expected a whole number, got {value!r}")
-    if kind in ("float_type", "float_parsing"):
-        return ParamsError(f"{key}: expected a number, got {value!r}")
-    if kind in ("bool_type", "bool_parsing"):
-        return ParamsError(f"{key}: expected true or false, got {value!r}")
-    if kind == "string_type":
-        return ParamsError(f"{key}: expected text, got {value!r}")
-    if kind == "literal_error":
-        return ParamsError(f"{key}: got {got}; allowed: {', '.join(map(str, typing.get_args(hint)))}")
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        return ParamsError(f"{key}: got {got}; allowed: {_bounds(hint)}")
-    if kind == "string_too_long":
-        return ParamsError(f"{key}: got {got}; allowed: at most "
-                           f"{problem['ctx']['max_length']} characters")
-    return ParamsError(f"{key}: got {got}; {problem['msg']}")
+        return error(f"{'.'.join(filter(None, [prefix, *names[:-1], str(shown)]))}: "
+                     f"unknown key; allowed in {where}: {', '.join(allowed)}")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        field = ctx.get("discriminator", "").strip("'")
+        tags = ctx.get("expected_tags", "").replace("'", "") or ", ".join(_union_tags(hint))
+        found = f"got {ctx['tag']!r}" if "tag" in ctx else "missing"
+        return error(f"{key}.{field}: {found}; allowed: {tags}")
+    messages = {
+        "missing": "missing; add it to params.yaml" if error is ParamsError else "missing",
+        "int_type": f"expected a whole number, got {value!r}",
+        "float_type": f"expected a number, got {value!r}",
+        "bool_type": f"expected true or false, got {value!r}",
+        "string_type": f"expected text, got {value!r}",
+        "tuple_type": f"expected a list, got {value!r}",
+        "dataclass_type": f"expected a mapping of keys, got {type(value).__name__}",
+        "literal_error": f"got {got}; allowed: {', '.join(map(str, typing.get_args(hint)))}",
+        "bounds": f"got {got}; allowed: {_bounds(hint)}",
+        "string_too_long": f"got {got}; allowed: at most {ctx.get('max_length')} characters",
+    }
+    family = {"int_parsing": "int_type", "int_from_float": "int_type", "float_parsing": "float_type",
+              "bool_parsing": "bool_type", "list_type": "tuple_type", "dict_type": "dataclass_type",
+              "model_type": "dataclass_type", "dataclass_args_type": "dataclass_type",
+              "greater_than": "bounds", "greater_than_equal": "bounds", "less_than": "bounds",
+              "less_than_equal": "bounds"}.get(kind, kind)
+    if family in messages:
+        return error(f"{key or 'params.yaml'}: {messages[family]}")
+    if isinstance(cause, ValueError):
+        return error(f"{key}: {cause}")
+    return error(f"{key}: got {got}; {problem['msg']}")
 
 
 def _key_names(loc: tuple, raw: Any) -> list[str]:
@@ -614,11 +647,11 @@ def _key_names(loc: tuple, raw: Any) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             entry = node[part] if isinstance(node, (list, tuple)) and part < len(node) else None
-            name = entry if isinstance(entry, str) else (entry or {}).get("name") \
-                if isinstance(entry, dict) else None
-            if name:
-                names.append(str(name))
+            if isinstance(entry, dict) and entry.get("name"):
+                names.append(str(entry["name"]))
             node = entry
+        elif isinstance(node, dict) and part not in node and node.get("kind") == part:
+            continue  # the tag pydantic adds for a union told apart by `kind`
         else:
             names.append(str(part))
             node = node.get(part) if isinstance(node, dict) else None
@@ -626,10 +659,14 @@ def _key_names(loc: tuple, raw: Any) -> list[str]:
 
 
 def _field_at(cls: type, loc: tuple) -> tuple[type | None, Any]:
-    """The params class that holds the field at `loc`, and the field's annotated type."""
-    owner, hint = cls, None
+    """The class that holds the field at `loc`, and the field's annotated type."""
+    owner, hint, members = cls, None, ()
     for part in loc:
         if isinstance(part, int):
+            continue
+        tagged = [m for m in members if getattr(m, "kind", None) == part]
+        if tagged:  # the tag of a union member
+            owner, members = tagged[0], ()
             continue
         if owner is None or not dataclasses.is_dataclass(owner):
             return None, None
@@ -642,7 +679,17 @@ def _field_at(cls: type, loc: tuple) -> tuple[type | None, Any]:
             inner = _unwrap(typing.get_args(inner)[0])
         if dataclasses.is_dataclass(inner):
             owner = inner
+        elif typing.get_origin(inner) in (typing.Union, types.UnionType):
+            members = tuple(m for m in typing.get_args(inner) if dataclasses.is_dataclass(m))
     return owner, _unwrap(hint, keep_bounds=True)
+
+
+def _union_tags(hint: Any) -> list[str]:
+    """The `kind` of each member of the union (or list of a union) at a field."""
+    inner = _unwrap(hint)
+    if typing.get_origin(inner) is tuple:
+        inner = _unwrap(typing.get_args(inner)[0])
+    return [str(getattr(m, "kind", "")) for m in typing.get_args(inner) if hasattr(m, "kind")]
 
 
 def _unwrap(hint: Any, keep_bounds: bool = False) -> Any:
