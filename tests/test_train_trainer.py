@@ -98,6 +98,8 @@ def test_checkpoints_of_another_run_are_cleared_not_resumed(tmp_path):
         (step4 / name).write_text("{}")
     (ck / "checkpoint-6").mkdir()  # killed while saving: incomplete
     assert qlora.checkpoint_to_resume(ck, run, "auto") == step4
+    from transformers.trainer_utils import get_last_checkpoint
+    assert get_last_checkpoint(str(ck)) == str(ck / "checkpoint-6")  # why last_checkpoint stays
     assert qlora.checkpoint_to_resume(ck, run, "never") is None and not step4.exists()
     step4.mkdir()
     (step4 / "trainer_state.json").write_text("{}")
