@@ -65,44 +65,76 @@ def _plain(text: str) -> str:
 
 
 def parse_readme(text: str) -> PluginReadme:
-    """A readme.txt (or readme.md) as the plugin directory reads it."""
+    """A readme.txt (or readme.md) as the plugin directory reads it: the name line, the
+    `Key: value` headers, the short description, then `== Section ==` parts."""
     lines = [line.rstrip("\r\n") for line in _LINE_BREAK.split(text)]
     if lines and lines[0].startswith("\ufeff"):
         lines[0] = lines[0][1:]
+    cursor = _Cursor(lines)
     warnings: list[str] = []
-    pos = 0
+    name = _read_name(cursor, warnings)
+    headers = _read_headers(cursor)
+    short_description = _read_short_description(cursor)
+    sections = _read_sections(lines[cursor.pos:])
+    if not any(s.key == "description" for s in sections) and short_description:
+        sections.insert(0, ReadmeSection("description", "Description", short_description))
+    if not short_description and any(s.key == "description" for s in sections):
+        description = next(s.text for s in sections if s.key == "description")
+        short_description = next(line for line in description.split("\n") if line.strip())
+        warnings.append("no_short_description_present")
+    faq_text = "\n\n".join(s.text for s in sections if s.key == "faq")
+    faq = parse_faq(faq_text) if faq_text else []
+    return PluginReadme(name=name, headers=headers, short_description=short_description,
+                        sections=sections, faq=faq, warnings=warnings)
 
-    def next_nonblank() -> str | None:
-        nonlocal pos
-        while pos < len(lines):
-            line = lines[pos]
-            pos += 1
+
+class _Cursor:
+    """The readme's lines and how far reading has got."""
+
+    def __init__(self, lines: list[str]):
+        self.lines, self.pos = lines, 0
+
+    def take(self) -> str | None:
+        """The next line (None past the end), moving past it."""
+        line = self.lines[self.pos] if self.pos < len(self.lines) else None
+        self.pos += 1
+        return line
+
+    def next_nonblank(self) -> str | None:
+        while self.pos < len(self.lines):
+            line = self.take()
             if line.strip():
                 return line
         return None
 
-    first = next_nonblank() or ""
-    name = _plain(first.strip("#= \t\0\x0b"))
-    if pos < len(lines) and not lines[pos].strip("=-"):
-        pos += 1  # a Markdown underline (`=====`) or a blank line under the name
+
+def _read_name(cursor: _Cursor, warnings: list[str]) -> str:
+    """`=== Name ===` (or `# Name`); the placeholder "Plugin Name" takes the next line."""
+    name = _plain((cursor.next_nonblank() or "").strip("#= \t\0\x0b"))
+    lines = cursor.lines
+    if cursor.pos < len(lines) and not lines[cursor.pos].strip("=-"):
+        cursor.pos += 1  # a Markdown underline (`=====`) or a blank line under the name
     if name.lower() == "plugin name":
         warnings.append("invalid_plugin_name_header")
-        line = next_nonblank()
+        line = cursor.next_nonblank()
         name = _plain(line or "")
         if line is None or len(line) > 50 or _HEADER_LINE.match(line):
             name = ""
             if line is not None:
-                pos -= 1
+                cursor.pos -= 1
+    return name
 
+
+def _read_headers(cursor: _Cursor) -> dict[str, str]:
+    """`Key: value` lines up to the short description; blank lines may come between them."""
     headers: dict[str, str] = {}
-    line = next_nonblank()
+    line = cursor.next_nonblank()
     last_blank = False
     while line is not None:
         if ":" not in line or line.startswith(("#", "=")):
-            if not line:  # headers may have blank lines between them
+            if not line:
                 last_blank = True
-                line = lines[pos] if pos < len(lines) else None
-                pos += 1
+                line = cursor.take()
                 continue
             break  # the short description starts here
         key, _, value = line.strip().partition(":")
@@ -112,23 +144,28 @@ def parse_readme(text: str) -> PluginReadme:
         elif last_blank:
             break  # an unknown "Key:" after a gap is prose, not a header
         last_blank = False
-        line = lines[pos] if pos < len(lines) else None
-        pos += 1
+        line = cursor.take()
     if line is not None:
-        pos -= 1  # the line that ended the headers is read again
+        cursor.pos -= 1  # the line that ended the headers is read again
+    return headers
 
+
+def _read_short_description(cursor: _Cursor) -> str:
     short: list[str] = []
-    while pos < len(lines):
-        trimmed = lines[pos].strip()
-        if trimmed.startswith(("==", "##")):
+    while cursor.pos < len(cursor.lines):
+        line = cursor.lines[cursor.pos]
+        if line.strip().startswith(("==", "##")):
             break
-        short.append(lines[pos])
-        pos += 1
-    short_description = "\n".join(short).strip()
+        short.append(line)
+        cursor.pos += 1
+    return "\n".join(short).strip()
 
+
+def _read_sections(lines: list[str]) -> list[ReadmeSection]:
+    """`== Title ==` (or `## Title`) parts; an unknown title is kept as other_notes."""
     sections: list[ReadmeSection] = []
     title, key, body = "", "", []
-    for line in lines[pos:]:
+    for line in lines:
         trimmed = line.strip()
         if trimmed and _is_section_heading(trimmed):
             if key:
@@ -143,19 +180,7 @@ def parse_readme(text: str) -> PluginReadme:
         body.append(line)
     if key:
         sections.append(ReadmeSection(key, title, "\n".join(body).strip()))
-    sections = [s for s in sections if s.text]
-
-    if not any(s.key == "description" for s in sections) and short_description:
-        sections.insert(0, ReadmeSection("description", "Description", short_description))
-    if not short_description and any(s.key == "description" for s in sections):
-        description = next(s.text for s in sections if s.key == "description")
-        short_description = next(line for line in description.split("\n") if line.strip())
-        warnings.append("no_short_description_present")
-
-    faq_text = "\n\n".join(s.text for s in sections if s.key == "faq")
-    faq = parse_faq(faq_text) if faq_text else []
-    return PluginReadme(name=name, headers=headers, short_description=short_description,
-                        sections=sections, faq=faq, warnings=warnings)
+    return [s for s in sections if s.text]
 
 
 def parse_faq(text: str) -> list[tuple[str, str]]:
