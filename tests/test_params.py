@@ -224,3 +224,10 @@ def test_an_eval_model_entry_is_named_by_its_name_and_direct_construction_checks
         parse_params(None)
     assert parse_params(with_change("base.revision", 1234)).base.revision == "1234"
     assert parse_params(with_change("openai_ft.system_prompt", None)).openai_ft.system_prompt == ""
+
+
+@pytest.mark.parametrize("path", ["train.val_size", "split.test_size", "lr"])
+def test_infinite_and_nan_numbers_are_refused_with_the_key(path):
+    for value in (float("inf"), float("nan")):
+        with pytest.raises(ParamsError, match=re.escape(f"{path}: expected a finite number")):
+            parse_params(with_change(path, value))

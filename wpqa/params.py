@@ -69,7 +69,8 @@ def validated(error: type[ValueError]):
     """
     def section(key: str | type = "", **options: Any):
         def wrap(cls: type) -> type:
-            cls = pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"), **options)(cls)
+            cls = pydantic_dataclass(
+                frozen=True, config=ConfigDict(extra="forbid", allow_inf_nan=False), **options)(cls)
             init = cls.__init__
 
             @functools.wraps(init)
@@ -251,7 +252,7 @@ class SplitParams:
 
     def __post_init__(self):
         size = self.test_size
-        if size <= 0 or (size >= 1 and size != int(size)):
+        if size <= 0 or (size >= 1 and not float(size).is_integer()):
             raise ParamsError(
                 f"split.test_size: got {size}; allowed: a whole count >= 1 (e.g. 30) "
                 "or a fraction 0 < f < 1 (e.g. 0.06)")
@@ -324,7 +325,7 @@ class TrainParams:
         if not self.target_modules.strip():
             raise ParamsError("train.target_modules: allowed: auto, all-linear, "
                               "or comma-separated module names")
-        if self.val_size < 0 or (self.val_size >= 1 and self.val_size != int(self.val_size)):
+        if self.val_size < 0 or (self.val_size >= 1 and not float(self.val_size).is_integer()):
             raise ParamsError(f"train.val_size: got {self.val_size}; allowed: 0 (none), a whole "
                               "count >= 1 or a fraction 0 < f < 1")
         for name in self.report_targets():
@@ -621,6 +622,7 @@ def explain(err: ValidationError, cls: type, prefix: str, raw: Any,
         "missing": "missing; add it to params.yaml" if error is ParamsError else "missing",
         "int_type": f"expected a whole number, got {value!r}",
         "float_type": f"expected a number, got {value!r}",
+        "finite_number": f"expected a finite number, got {value!r}",
         "bool_type": f"expected true or false, got {value!r}",
         "string_type": f"expected text, got {value!r}",
         "tuple_type": f"expected a list, got {value!r}",
