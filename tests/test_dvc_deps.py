@@ -116,6 +116,9 @@ def test_imports_run_one_way(stages):
 
 
 def test_checkpoints_are_scratch_not_outputs(stages):
+    from wpqa.params import load_params
+    folder = load_params(ROOT / "params.yaml").train.checkpoint_dir
+    assert folder == "checkpoints/train"
     checkpoints = (ROOT / "checkpoints").resolve()
     for name, (_, deps, outs) in stages.items():
         for path in outs + deps:

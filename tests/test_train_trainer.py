@@ -157,11 +157,12 @@ sys.exit(qlora.main(sys.argv[2:]))
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     make_tiny_base(tmp_path / "base", steps=20)
     write_jsonl(tmp_path / "train.jsonl", qa_rows(16))
-    params = write_params(tmp_path / "p.yaml", train={
-        "epochs": 6, "batch_size": 4, "save_steps": 3, "save_total_limit": 1})
+    params = write_params(tmp_path / "p.yaml", train={  # the folder comes from params here
+        "epochs": 6, "batch_size": 4, "save_steps": 3, "save_total_limit": 1,
+        "checkpoint_dir": str(tmp_path / "ck")})
     args = ["--params", str(params), "--train", str(tmp_path / "train.jsonl"),
             "--base", str(tmp_path / "base"), "--out", str(tmp_path / "adapter"),
-            "--metrics", str(tmp_path / "m"), "--checkpoints", str(tmp_path / "ck")]
+            "--metrics", str(tmp_path / "m")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     marker = tmp_path / "saved-step-6"
     first = subprocess.Popen([sys.executable, "-c", HANG_AFTER_STEP_6, str(marker), *args],

@@ -10,11 +10,11 @@ several GPUs. The semantics are the ones the tiny default was tuned with: loss o
 answer tokens only, the EOS after the answer kept as a label (so the model learns to
 stop), length-grouped seeded batches, AdamW, warmup then cosine decay, clipping at 1.0.
 
-Checkpoints go to `--checkpoints` every `train.save_steps` steps; the folder is kept
-across DVC runs (a persistent output) and `train.resume: auto` continues from the last
-checkpoint of the same run (same data, base and params), so a killed run loses at most
-`save_steps` steps. A non-finite or exploding loss stops the run and names the last good
-checkpoint.
+Checkpoints go to `train.checkpoint_dir` (or `--checkpoints`) every `train.save_steps`
+steps; the folder is scratch, kept across runs but ignored by git and DVC and never an
+output, and `train.resume: auto` continues from the last checkpoint of the same run (same
+data, base and params), so a killed run loses at most `save_steps` steps. A non-finite or
+exploding loss stops the run and names the last good checkpoint.
 
 The learning rate is the top-level `lr` param (so `dvc exp run -S lr=2e-4` works as
 typed); everything else comes from `train.*`. The loss of every step goes through
@@ -22,8 +22,7 @@ dvclive into the metrics folder (the plot `dvc plots` shows); `metrics.json` the
 the flat summary.
 
     python -m train.qlora --params params.yaml --train data/splits/train.jsonl \
-        --base models/base --out models/adapter --metrics reports/train \
-        --checkpoints checkpoints/train
+        --base models/base --out models/adapter --metrics reports/train
     accelerate launch --config_file configs/accelerate/ddp.yaml -m train.qlora ...
 """
 from __future__ import annotations
@@ -296,7 +295,7 @@ def last_checkpoint(checkpoint_dir: str | Path) -> Path | None:
 
 
 RUN_RECORD = "run.json"
-NOT_IN_FINGERPRINT = ("save_steps", "save_total_limit", "resume", "report_to")
+NOT_IN_FINGERPRINT = ("save_steps", "save_total_limit", "resume", "report_to", "checkpoint_dir")
 
 
 def run_fingerprint(params: Params, ref: BaseRef, train_file: str | Path) -> dict:
@@ -574,8 +573,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--base", required=True, help="models/base")
     parser.add_argument("--out", required=True, help="models/adapter")
     parser.add_argument("--metrics", required=True, help="reports/train")
-    parser.add_argument("--checkpoints", default="checkpoints/train",
-                        help="checkpoint folder, kept across runs (default checkpoints/train)")
+    parser.add_argument("--checkpoints", default=None,
+                        help="checkpoint folder, kept across runs (default: train.checkpoint_dir)")
     return parser.parse_args(argv)
 
 
@@ -663,6 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamsError, TrainDataError, BaseModelError) as err:
         print(f"train: {err}", file=sys.stderr)
         return 2
+    args.checkpoints = args.checkpoints or params.train.checkpoint_dir
     main_process = int(os.environ.get("RANK", "0")) == 0
     say = print if main_process else (lambda *a, **k: None)
     for line in describe_run(inputs, model):

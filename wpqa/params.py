@@ -320,8 +320,14 @@ class TrainParams:
     report_to: Text = "dvclive"  # dvclive, plus any of wandb, tensorboard, mlflow; or none
     # Stop when a step's loss exceeds this x the first loss.
     diverge_factor: Annotated[Float, at_least(1.0)] = 10.0
+    # Scratch folder for train.resume: ignored by git and DVC, never a stage output, so an
+    # experiment round trip leaves `dvc status` clean.
+    checkpoint_dir: Text = "checkpoints/train"
 
     def __post_init__(self):
+        if not self.checkpoint_dir.strip():
+            raise ParamsError("train.checkpoint_dir: got an empty path; allowed: a folder "
+                              "ignored by git and DVC, e.g. checkpoints/train")
         if not self.target_modules.strip():
             raise ParamsError("train.target_modules: allowed: auto, all-linear, "
                               "or comma-separated module names")
