@@ -11,7 +11,7 @@ profile says where to look and how politely to crawl:
       retry_times: 2                          # retries after a 5xx, 429, timeout or lost connection
       retry_after_max: 300                    # longest Retry-After waited for; longer ones fail
     sources:
-      NAME: {kind: ..., ...}                  # one entry per source, see SOURCE_KEYS
+      NAME: {kind: ..., ...}                  # one entry per source, see SOURCE_CLASSES
 
 `load_sources()` reads a profile into frozen pydantic dataclasses, one per source kind (a
 union told apart by `kind`), and checks it once, so a typo in a key, a kind or a URL fails
@@ -20,7 +20,6 @@ validation context: the loopback origin of a sample site being served.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -42,7 +41,7 @@ class SourcesError(ValueError):
     """A sources-file problem a user can fix: the message names the key."""
 
 
-section = validated(SourcesError)
+section = validated(SourcesError)()
 
 
 @section
@@ -252,12 +251,8 @@ class MarkdownSource:
         return _url(_fill(value, info))
 
 
-Source = HtmlSource | RestSource | PluginApiSource | ReadmeSource | MarkdownSource
+# One class per `kind`; an entry's keys are its class's fields (its name is its key in `sources`).
 SOURCE_CLASSES = (HtmlSource, RestSource, PluginApiSource, ReadmeSource, MarkdownSource)
-SOURCE_KINDS = tuple(c.__dataclass_fields__["kind"].default for c in SOURCE_CLASSES)
-# The keys an entry of each kind may hold (its name is the entry's key in `sources`).
-SOURCE_KEYS = {kind: tuple(f.name for f in dataclasses.fields(c) if f.name != "name")
-               for kind, c in zip(SOURCE_KINDS, SOURCE_CLASSES)}
 
 
 def _public_origin(value: Any) -> Any:
@@ -350,7 +345,7 @@ def parse_sources(raw: Any, profile: str | None, origin: str | None = None,
         body, key, name = raw[profile], f"{where}: {profile}", profile
     if not isinstance(body, dict):
         raise SourcesError(f"{key}: expected a mapping, got {body!r}")
-    for unknown in set(body) - set(PROFILE_KEYS):
+    for unknown in sorted(set(body) - set(PROFILE_KEYS), key=str):
         raise SourcesError(f"{key}.{unknown}: unknown key; allowed: {', '.join(PROFILE_KEYS)}")
     try:
         public_origin = _public_origin(body.get("public_origin"))

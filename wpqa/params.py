@@ -67,7 +67,7 @@ def validated(error: type[ValueError]):
     constructing one directly (as tests and defaults do) raises the same error as loading
     it from a file, its keys prefixed with the section's key.
     """
-    def section(key: str | type = "", **options: Any):
+    def section(prefix: str = "", **options: Any):
         def wrap(cls: type) -> type:
             cls = pydantic_dataclass(
                 frozen=True, config=ConfigDict(extra="forbid", allow_inf_nan=False), **options)(cls)
@@ -82,10 +82,6 @@ def validated(error: type[ValueError]):
 
             cls.__init__ = __init__
             return cls
-        if isinstance(key, type):  # used bare: @section
-            prefix = ""
-            return wrap(key)
-        prefix = key
         return wrap
     return section
 
